@@ -1,0 +1,24 @@
+# imcheck: PGXS build of the extension.
+#   make && make install          build and install
+#   make installcheck             pg_regress suite (needs a running cluster
+#                                 configured for imsim; test/run does that)
+
+MODULE_big = imcheck
+OBJS = src/imcheck.o src/settings.o src/client.o src/ratelimit.o \
+       src/usersig.o src/protocol.o
+EXTENSION = imcheck
+DATA = sql/imcheck--1.0.sql
+PGFILEDESC = "imcheck - Tencent Cloud Chat account_check from SQL"
+
+REGRESS = setup basic errors cancel privileges
+REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
+
+PKG_DEPS = libcurl json-c openssl zlib
+PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags $(PKG_DEPS)) -Wall -Wextra \
+              -Wno-unused-parameter -Wno-missing-field-initializers \
+              -Wno-sign-compare
+SHLIB_LINK = $(shell pkg-config --libs $(PKG_DEPS))
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

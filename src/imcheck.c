@@ -1,0 +1,237 @@
+/*
+ * imcheck.c - entry points: _PG_init and im_account_check().
+ *
+ * im_account_check checks its input before anything is sent (no NULL
+ * elements, one dimension, no absurd sizes), sends each distinct UserID
+ * once through the engine in client.c, and returns one row per input
+ * element in input order.
+ */
+#include "postgres.h"
+
+#include "access/tupmacs.h"
+#include "common/hashfn.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "client.h"
+#include "protocol.h"
+#include "settings.h"
+
+PG_MODULE_MAGIC;
+
+/* Far above the API's 32 bytes (those get a per-item error from the API),
+ * but small enough that one UserID can't blow up a request. */
+#define MAX_SENT_USERID_BYTES 4096
+
+/* At 10,000 UserIDs/s, the API's limit, this is over half an hour. */
+#define MAX_USERIDS 20000000
+
+PG_FUNCTION_INFO_V1(im_account_check);
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	imcheck_define_settings();
+}
+
+/* Open-addressing set of the distinct UserIDs, built once per statement. */
+typedef struct distinct_set
+{
+	uint32	   *slots;			/* distinct index + 1; 0 = empty */
+	uint32		mask;
+} distinct_set;
+
+static inline const char *
+element_at(const char *data, uint32 offset)
+{
+	return data + offset;
+}
+
+/*
+ * Finds the element's distinct index, adding it if new.  Returns the index
+ * and sets *added.
+ */
+static uint32
+distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
+				uint32 *n_distinct, const char *element, bool *added)
+{
+	const char *id = VARDATA_ANY(element);
+	size_t		len = VARSIZE_ANY_EXHDR(element);
+	uint32		pos = hash_bytes((const unsigned char *) id, (int) len) & set->mask;
+
+	for (;;)
+	{
+		uint32		entry = set->slots[pos];
+		const char *other;
+
+		if (entry == 0)
+		{
+			offsets[*n_distinct] = (uint32) (element - data);
+			set->slots[pos] = ++(*n_distinct);
+			*added = true;
+			return *n_distinct - 1;
+		}
+		other = element_at(data, offsets[entry - 1]);
+		if (VARSIZE_ANY_EXHDR(other) == len &&
+			memcmp(VARDATA_ANY(other), id, len) == 0)
+		{
+			*added = false;
+			return entry - 1;
+		}
+		pos = (pos + 1) & set->mask;
+	}
+}
+
+Datum
+im_account_check(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *array;
+	bool		raise_on_error;
+	int			nitems;
+	const char *data;
+	const bits8 *nullmap;
+	const char *ptr;
+	uint32	   *input_to_distinct;
+	uint32	   *offsets;
+	imcheck_job job = {0};
+	distinct_set set;
+	uint32		capacity;
+	imcheck_config cfg;
+	instr_time	started;
+	instr_time	elapsed;
+	Datum		imported_text;
+	Datum		not_imported_text;
+	Datum		empty_text;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("user_ids must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("raise_on_error must not be null")));
+	array = PG_GETARG_ARRAYTYPE_P(0);
+	raise_on_error = PG_GETARG_BOOL(1);
+
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("user_ids must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(array))));
+	nitems = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
+	if (nitems > MAX_USERIDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many UserIDs in one call: %d", nitems),
+				 errdetail("At most %d UserIDs can be checked by one call of im_account_check.",
+						   MAX_USERIDS),
+				 errhint("Check the UserIDs in parts.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (nitems == 0)
+		return (Datum) 0;
+
+	/* check every element and find the distinct UserIDs, before any call */
+	data = ARR_DATA_PTR(array);
+	nullmap = ARR_NULLBITMAP(array);
+	input_to_distinct = palloc(sizeof(uint32) * nitems);
+	offsets = palloc(sizeof(uint32) * nitems);
+	job.offsets = offsets;
+	for (capacity = 16; capacity < (uint32) nitems * 2; capacity <<= 1)
+		;
+	set.slots = palloc_extended(sizeof(uint32) * (Size) capacity, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	set.mask = capacity - 1;
+
+	ptr = data;
+	for (int i = 0; i < nitems; i++)
+	{
+		bool		added;
+		size_t		len;
+
+		if (nullmap && !(nullmap[i / 8] & (1 << (i % 8))))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("user_ids must not contain null elements"),
+					 errdetail("Element %d is null.", ARR_LBOUND(array)[0] + i)));
+		if (VARATT_IS_EXTERNAL(ptr) || VARATT_IS_COMPRESSED(ptr))
+			elog(ERROR, "unexpected toasted element in array");
+		len = VARSIZE_ANY_EXHDR(ptr);
+		if (len > MAX_SENT_USERID_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("UserID %d is too long", ARR_LBOUND(array)[0] + i),
+					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
+							   len, PROTOCOL_MAX_USERID_BYTES)));
+		input_to_distinct[i] = distinct_lookup(&set, data, offsets, &job.n,
+											   ptr, &added);
+		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
+		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
+	}
+	pfree(set.slots);
+
+	imcheck_resolve_config(&cfg);
+
+	job.array_data = data;
+	job.raise_on_error = raise_on_error;
+	job.result_code = palloc0(sizeof(int32) * job.n);
+	job.status = palloc0(sizeof(uint8) * job.n);
+	job.result_info = NULL;
+
+	INSTR_TIME_SET_CURRENT(started);
+	imcheck_run_job(&cfg, &job);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, started);
+
+	ereport(DEBUG1,
+			(errmsg_internal("imcheck: checked %d UserIDs (%u distinct) in %u calls, %u retries, %u failed calls, %.0f ms",
+							 nitems, job.n, job.calls, job.retries,
+							 job.failed_calls, INSTR_TIME_GET_MILLISEC(elapsed))));
+
+	/* one row per input element, in input order */
+	imported_text = CStringGetTextDatum("Imported");
+	not_imported_text = CStringGetTextDatum("NotImported");
+	empty_text = CStringGetTextDatum("");
+	ptr = data;
+	for (int i = 0; i < nitems; i++)
+	{
+		uint32		d = input_to_distinct[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = PointerGetDatum(ptr);
+		values[1] = Int32GetDatum(job.result_code[d]);
+		switch ((protocol_account_status) job.status[d])
+		{
+			case PROTOCOL_STATUS_IMPORTED:
+				values[2] = imported_text;
+				break;
+			case PROTOCOL_STATUS_NOT_IMPORTED:
+				values[2] = not_imported_text;
+				break;
+			default:
+				values[2] = (Datum) 0;
+				nulls[2] = true;
+				break;
+		}
+		if (job.result_info != NULL && job.result_info[d] != NULL)
+			values[3] = CStringGetTextDatum(job.result_info[d]);
+		else
+			values[3] = empty_text;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (job.result_info != NULL && job.result_info[d] != NULL)
+			pfree(DatumGetPointer(values[3]));
+
+		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
+		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,478 @@
+/*
+ * settings.c - imcheck's GUCs, and resolving them into the configuration
+ * of one statement (including the cached, generated UserSig).
+ *
+ * Who may set what follows the contract in DESIGN.md: the secret key and a
+ * static UserSig only in postgresql.conf / ALTER SYSTEM (PGC_SIGHUP), and
+ * readable only by superusers; everything that decides where requests go,
+ * or how fast, only by superusers (PGC_SUSET).
+ */
+#include "postgres.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "settings.h"
+#include "usersig.h"
+
+#define ACCOUNT_CHECK_PATH "/v4/im_open_login_svc/account_check"
+
+typedef enum imcheck_region
+{
+	REGION_CHINA,
+	REGION_SINGAPORE,
+	REGION_SEOUL,
+	REGION_FRANKFURT,
+	REGION_MUMBAI,
+	REGION_SILICON_VALLEY,
+	REGION_JAKARTA,
+	REGION_TOKYO
+} imcheck_region;
+
+static const struct config_enum_entry region_options[] = {
+	{"china", REGION_CHINA, false},
+	{"singapore", REGION_SINGAPORE, false},
+	{"seoul", REGION_SEOUL, false},
+	{"frankfurt", REGION_FRANKFURT, false},
+	{"mumbai", REGION_MUMBAI, false},
+	{"silicon_valley", REGION_SILICON_VALLEY, false},
+	{"jakarta", REGION_JAKARTA, false},
+	{"tokyo", REGION_TOKYO, false},
+	{NULL, 0, false}
+};
+
+/* indexed by imcheck_region */
+static const char *const region_domains[] = {
+	"console.tim.qq.com",
+	"adminapisgp.im.qcloud.com",
+	"adminapikr.im.qcloud.com",
+	"adminapiger.im.qcloud.com",
+	"adminapiind.im.qcloud.com",
+	"adminapiusa.im.qcloud.com",
+	"adminapiidn.im.qcloud.com",
+	"adminapijpn.im.qcloud.com"
+};
+
+static char *sdkappid_setting = NULL;
+static char *identifier_setting = NULL;
+static char *secret_key_setting = NULL;
+static char *usersig_setting = NULL;
+static int	usersig_ttl_setting = 86400;
+static int	region_setting = REGION_CHINA;
+static char *endpoint_setting = NULL;
+static char *ca_file_setting = NULL;
+static int	timeout_setting = 10000;
+static int	max_retries_setting = 3;
+static int	rate_limit_setting = 100;
+static int	max_concurrency_setting = 16;
+static int	batch_size_setting = 100;
+
+/*
+ * The UserSig generated from the secret key, kept per backend.  It is
+ * malloc'd (not palloc'd) because it outlives statements; the inputs it was
+ * made from are kept to notice a changed setting after a reload.
+ */
+static struct
+{
+	char	   *usersig;
+	char	   *key;
+	char	   *identifier;
+	uint64_t	sdkappid;
+	int			ttl;
+	int64_t		generated_at;
+} usersig_cache;
+
+static void
+clear_usersig_cache(void)
+{
+	if (usersig_cache.key)
+	{
+		/* don't leave the key or the UserSig lying around in freed memory */
+		explicit_bzero(usersig_cache.key, strlen(usersig_cache.key));
+		free(usersig_cache.key);
+	}
+	if (usersig_cache.usersig)
+	{
+		explicit_bzero(usersig_cache.usersig, strlen(usersig_cache.usersig));
+		free(usersig_cache.usersig);
+	}
+	free(usersig_cache.identifier);
+	memset(&usersig_cache, 0, sizeof(usersig_cache));
+}
+
+static bool
+parse_sdkappid(const char *text, uint64_t *value)
+{
+	uint64_t	v = 0;
+
+	if (text == NULL || *text == '\0' || strlen(text) > 19)
+		return false;
+	for (const char *p = text; *p; p++)
+	{
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (uint64_t) (*p - '0');
+	}
+	if (v == 0)
+		return false;
+	*value = v;
+	return true;
+}
+
+static bool
+check_sdkappid(char **newval, void **extra, GucSource source)
+{
+	uint64_t	v;
+
+	if (*newval == NULL || **newval == '\0' || parse_sdkappid(*newval, &v))
+		return true;
+	GUC_check_errdetail("The SDKAppID must be a positive decimal number.");
+	return false;
+}
+
+static bool
+check_identifier(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) > USERSIG_MAX_IDENTIFIER)
+	{
+		GUC_check_errdetail("The identifier must be at most %d bytes long.",
+							USERSIG_MAX_IDENTIFIER);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Checks that an endpoint is an http(s) base URL without credentials,
+ * query or fragment.  On failure returns a message (not including the URL).
+ */
+static const char *
+endpoint_problem(const char *url)
+{
+	CURLU	   *h = curl_url();
+	const char *problem = NULL;
+	char	   *part = NULL;
+
+	if (h == NULL)
+		return "out of memory";
+	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
+		problem = "It is not a valid URL.";
+	else if (curl_url_get(h, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
+			 (strcmp(part, "http") != 0 && strcmp(part, "https") != 0))
+		problem = "Only http:// and https:// URLs are allowed.";
+	else if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
+		problem = "The URL must not contain a user name or password.";
+	else if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK)
+		problem = "The URL must not contain a query string.";
+	else if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+		problem = "The URL must not contain a fragment.";
+	else if (strncasecmp(url, "http://", 7) != 0 &&
+			 strncasecmp(url, "https://", 8) != 0)
+		problem = "Only http:// and https:// URLs are allowed.";
+	curl_free(part);
+	curl_url_cleanup(h);
+	return problem;
+}
+
+static bool
+check_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *problem;
+
+	if (*newval == NULL || **newval == '\0')
+		return true;
+	problem = endpoint_problem(*newval);
+	if (problem == NULL)
+		return true;
+	GUC_check_errdetail("%s", problem);
+	return false;
+}
+
+void
+imcheck_define_settings(void)
+{
+	DefineCustomStringVariable("imcheck.sdkappid",
+							   "SDKAppID of the IM app.",
+							   NULL,
+							   &sdkappid_setting, "",
+							   PGC_SUSET, 0,
+							   check_sdkappid, NULL, NULL);
+	DefineCustomStringVariable("imcheck.identifier",
+							   "App admin account used to call the API.",
+							   NULL,
+							   &identifier_setting, "administrator",
+							   PGC_SUSET, 0,
+							   check_identifier, NULL, NULL);
+	DefineCustomStringVariable("imcheck.secret_key",
+							   "Secret key of the IM app, used to generate UserSigs.",
+							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
+							   &secret_key_setting, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("imcheck.usersig",
+							   "A ready UserSig of the admin account, used when no secret key is set.",
+							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
+							   &usersig_setting, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.usersig_ttl",
+							"Lifetime of generated UserSigs.",
+							NULL,
+							&usersig_ttl_setting, 86400, 300, 180 * 86400,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("imcheck.region",
+							 "Region of the IM app; selects the API domain.",
+							 NULL,
+							 &region_setting, REGION_CHINA, region_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomStringVariable("imcheck.endpoint",
+							   "Base URL of the API, overriding imcheck.region.",
+							   "For example https://proxy.example.com or http://127.0.0.1:8080.",
+							   &endpoint_setting, "",
+							   PGC_SUSET, 0,
+							   check_endpoint, NULL, NULL);
+	DefineCustomStringVariable("imcheck.ca_file",
+							   "File of CA certificates to verify the API's TLS certificate.",
+							   "Empty means the system's CA certificates.",
+							   &ca_file_setting, "",
+							   PGC_SUSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.timeout",
+							"Timeout of one API call.",
+							"The service's own timeout is 3 s, so values below 3100 ms may cut off calls it would still answer.",
+							&timeout_setting, 10000, 1000, 600000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.max_retries",
+							"Retries of a call that failed transiently.",
+							NULL,
+							&max_retries_setting, 3, 0, 10,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.rate_limit",
+							"Most API calls started in any one second; 0 means no limit.",
+							"The API allows 100 calls per second per app.",
+							&rate_limit_setting, 100, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.max_concurrency",
+							"Most API calls in flight at once.",
+							NULL,
+							&max_concurrency_setting, 16, 1, 256,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.batch_size",
+							"UserIDs per API call.",
+							"The API accepts at most 100.",
+							&batch_size_setting, 100, 1, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("imcheck");
+}
+
+static int64_t
+now_seconds(void)
+{
+	return (int64_t) time(NULL);
+}
+
+/* Returns the UserSig generated from the secret key, renewing as needed. */
+static const char *
+generated_usersig(uint64_t sdkappid, bool force_renew)
+{
+	int64_t		now = now_seconds();
+	usersig_status status;
+	char	   *fresh = NULL;
+
+	if (!force_renew && usersig_cache.usersig != NULL &&
+		strcmp(usersig_cache.key, secret_key_setting) == 0 &&
+		strcmp(usersig_cache.identifier, identifier_setting) == 0 &&
+		usersig_cache.sdkappid == sdkappid &&
+		usersig_cache.ttl == usersig_ttl_setting &&
+	/* renew at half its lifetime, well before the service would refuse it */
+		now >= usersig_cache.generated_at &&
+		now < usersig_cache.generated_at + usersig_ttl_setting / 2)
+		return usersig_cache.usersig;
+
+	clear_usersig_cache();
+	status = usersig_generate(secret_key_setting, strlen(secret_key_setting),
+							  identifier_setting, sdkappid, now,
+							  usersig_ttl_setting, &fresh);
+	if (status != USERSIG_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a UserSig from \"imcheck.secret_key\""),
+				 errdetail("%s.", usersig_status_text(status))));
+	usersig_cache.usersig = fresh;
+	usersig_cache.key = strdup(secret_key_setting);
+	usersig_cache.identifier = strdup(identifier_setting);
+	usersig_cache.sdkappid = sdkappid;
+	usersig_cache.ttl = usersig_ttl_setting;
+	usersig_cache.generated_at = now;
+	if (usersig_cache.key == NULL || usersig_cache.identifier == NULL)
+	{
+		clear_usersig_cache();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return usersig_cache.usersig;
+}
+
+/* Checks a static UserSig before any call, so a bad one fails clearly. */
+static void
+check_static_usersig(uint64_t sdkappid)
+{
+	usersig_document doc;
+	usersig_status status;
+
+	status = usersig_decode(usersig_setting, strlen(usersig_setting), &doc);
+	if (status != USERSIG_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" is not a valid UserSig"),
+				 errdetail("%s.", usersig_status_text(status))));
+	if (strcmp(doc.identifier, identifier_setting) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.identifier\""),
+				 errdetail("The UserSig names identifier \"%s\", the setting is \"%s\".",
+						   doc.identifier, identifier_setting)));
+	if (doc.sdkappid != sdkappid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.sdkappid\""),
+				 errdetail("The UserSig names SDKAppID %llu, the setting is %s.",
+						   (unsigned long long) doc.sdkappid, sdkappid_setting)));
+	if (now_seconds() > doc.time + doc.expire)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" has expired"),
+				 errhint("Generate a new UserSig, or set \"imcheck.secret_key\" so that imcheck generates them.")));
+}
+
+static char *
+escaped(const char *s)
+{
+	char	   *e = curl_easy_escape(NULL, s, (int) strlen(s));
+	char	   *result;
+
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(e);
+	curl_free(e);
+	return result;
+}
+
+static void
+build_url_prefix(imcheck_config *cfg, const char *usersig)
+{
+	cfg->url_prefix = psprintf("%s" ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
+							   cfg->base_url, sdkappid_setting,
+							   escaped(identifier_setting), escaped(usersig));
+}
+
+static uint64_t
+checked_sdkappid(void)
+{
+	uint64_t	sdkappid;
+
+	if (sdkappid_setting == NULL || *sdkappid_setting == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"imcheck.sdkappid\" is not set"),
+				 errhint("Set \"imcheck.sdkappid\" to the SDKAppID of the IM app in postgresql.conf.")));
+	if (!parse_sdkappid(sdkappid_setting, &sdkappid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.sdkappid\" is not a valid SDKAppID")));
+	return sdkappid;
+}
+
+void
+imcheck_resolve_config(imcheck_config *cfg)
+{
+	uint64_t	sdkappid = checked_sdkappid();
+	const char *usersig;
+
+	memset(cfg, 0, sizeof(*cfg));
+
+	if (identifier_setting == NULL || *identifier_setting == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"imcheck.identifier\" is not set"),
+				 errhint("Set \"imcheck.identifier\" to the app admin account.")));
+
+	if (endpoint_setting != NULL && *endpoint_setting != '\0')
+	{
+		const char *problem = endpoint_problem(endpoint_setting);
+		size_t		len;
+
+		if (problem != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"imcheck.endpoint\" is not a valid base URL"),
+					 errdetail("%s", problem)));
+		cfg->base_url = pstrdup(endpoint_setting);
+		len = strlen(cfg->base_url);
+		while (len > 0 && cfg->base_url[len - 1] == '/')
+			cfg->base_url[--len] = '\0';
+		cfg->plain_http = strncasecmp(cfg->base_url, "http://", 7) == 0;
+	}
+	else
+		cfg->base_url = psprintf("https://%s", region_domains[region_setting]);
+
+	if (ca_file_setting != NULL && *ca_file_setting != '\0')
+	{
+		if (access(ca_file_setting, R_OK) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read \"imcheck.ca_file\" file \"%s\": %m",
+							ca_file_setting)));
+		cfg->ca_file = pstrdup(ca_file_setting);
+	}
+
+	if (secret_key_setting != NULL && *secret_key_setting != '\0')
+	{
+		usersig = generated_usersig(sdkappid, false);
+		cfg->usersig_from_key = true;
+	}
+	else if (usersig_setting != NULL && *usersig_setting != '\0')
+	{
+		check_static_usersig(sdkappid);
+		usersig = usersig_setting;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("neither \"imcheck.secret_key\" nor \"imcheck.usersig\" is set"),
+				 errhint("Set \"imcheck.secret_key\" in postgresql.conf or with ALTER SYSTEM.")));
+	build_url_prefix(cfg, usersig);
+
+	cfg->timeout_ms = timeout_setting;
+	cfg->max_retries = max_retries_setting;
+	cfg->rate_limit = rate_limit_setting;
+	cfg->max_concurrency = max_concurrency_setting;
+	cfg->batch_size = batch_size_setting;
+}
+
+bool
+imcheck_renew_usersig(imcheck_config *cfg)
+{
+	if (!cfg->usersig_from_key)
+		return false;
+	build_url_prefix(cfg, generated_usersig(checked_sdkappid(), true));
+	return true;
+}

@@ -1,0 +1,44 @@
+/*
+ * settings.h - imcheck's GUCs and the resolved configuration of one call.
+ */
+#ifndef IMCHECK_SETTINGS_H
+#define IMCHECK_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Everything the engine needs for one statement, resolved and checked from
+ * the settings before any call is made.  Strings are palloc'd in the
+ * caller's memory context.
+ */
+typedef struct imcheck_config
+{
+	char	   *base_url;		/* scheme://host[:port][/prefix], no slash at end */
+	char	   *url_prefix;		/* full URL up to and including "random=" */
+	bool		usersig_from_key;	/* generated from imcheck.secret_key */
+	char	   *ca_file;		/* NULL: system CAs */
+	bool		plain_http;		/* the endpoint is http:// */
+	int			timeout_ms;
+	int			max_retries;
+	int			rate_limit;		/* calls per second, 0 = unlimited */
+	int			max_concurrency;
+	int			batch_size;
+} imcheck_config;
+
+extern void imcheck_define_settings(void);
+
+/*
+ * Fills cfg from the current settings; raises an ERROR naming the setting
+ * when one is missing or malformed.
+ */
+extern void imcheck_resolve_config(imcheck_config *cfg);
+
+/*
+ * After the service said the UserSig expired (70001): drops the cached
+ * UserSig, generates a fresh one and rebuilds cfg->url_prefix.  Returns
+ * false when the UserSig is static and cannot be renewed.
+ */
+extern bool imcheck_renew_usersig(imcheck_config *cfg);
+
+#endif							/* IMCHECK_SETTINGS_H */
