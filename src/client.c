@@ -464,9 +464,21 @@ transport_text(call_slot *slot, CURLcode rc)
 	char	   *copy = pstrdup(text);
 	char	   *query = strchr(copy, '?');
 	size_t		len;
+	char	   *after;
 
 	if (query != NULL)
 		*query = '\0';
+	/* "... after 12 ms: ..." varies from call to call; the rest does not */
+	after = strstr(copy, " after ");
+	if (after != NULL)
+	{
+		char	   *p = after + 7;
+
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > after + 7 && strncmp(p, " ms", 3) == 0)
+			memmove(after, p + 3, strlen(p + 3) + 1);
+	}
 	len = strlen(copy);
 	while (len > 0 && (copy[len - 1] == '\n' || copy[len - 1] == '.'))
 		copy[--len] = '\0';

@@ -39,6 +39,17 @@ void
 _PG_init(void)
 {
 	imcheck_define_settings();
+
+	/*
+	 * Loaded on first use instead of at server start, the settings were
+	 * placeholders until now: values from postgresql.conf, the secret key
+	 * among them, could be read by any role.  Say so, once per session.
+	 */
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(WARNING,
+				(errmsg("imcheck is not loaded through \"shared_preload_libraries\""),
+				 errdetail("Until imcheck is loaded in a session, any role can read its settings from postgresql.conf."),
+				 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server.")));
 }
 
 /* Open-addressing set of the distinct UserIDs, built once per statement. */

@@ -9,12 +9,14 @@
  */
 #include "postgres.h"
 
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -61,6 +63,7 @@ static const char *const region_domains[] = {
 static char *sdkappid_setting = NULL;
 static char *identifier_setting = NULL;
 static char *secret_key_setting = NULL;
+static char *secret_key_file_setting = NULL;
 static char *usersig_setting = NULL;
 static int	usersig_ttl_setting = 86400;
 static int	region_setting = REGION_CHINA;
@@ -215,6 +218,13 @@ imcheck_define_settings(void)
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("imcheck.secret_key_file",
+							   "File holding the secret key, used when imcheck.secret_key is empty.",
+							   "The file must be readable by the server only (mode 0600).",
+							   &secret_key_file_setting, "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.usersig",
 							   "A ready UserSig of the admin account, used when no secret key is set.",
 							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
@@ -288,14 +298,14 @@ now_seconds(void)
 
 /* Returns the UserSig generated from the secret key, renewing as needed. */
 static const char *
-generated_usersig(uint64_t sdkappid, bool force_renew)
+generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
 {
 	int64_t		now = now_seconds();
 	usersig_status status;
 	char	   *fresh = NULL;
 
 	if (!force_renew && usersig_cache.usersig != NULL &&
-		strcmp(usersig_cache.key, secret_key_setting) == 0 &&
+		strcmp(usersig_cache.key, key) == 0 &&
 		strcmp(usersig_cache.identifier, identifier_setting) == 0 &&
 		usersig_cache.sdkappid == sdkappid &&
 		usersig_cache.ttl == usersig_ttl_setting &&
@@ -305,7 +315,7 @@ generated_usersig(uint64_t sdkappid, bool force_renew)
 		return usersig_cache.usersig;
 
 	clear_usersig_cache();
-	status = usersig_generate(secret_key_setting, strlen(secret_key_setting),
+	status = usersig_generate(key, strlen(key),
 							  identifier_setting, sdkappid, now,
 							  usersig_ttl_setting, &fresh);
 	if (status != USERSIG_OK)
@@ -314,7 +324,7 @@ generated_usersig(uint64_t sdkappid, bool force_renew)
 				 errmsg("could not generate a UserSig from \"imcheck.secret_key\""),
 				 errdetail("%s.", usersig_status_text(status))));
 	usersig_cache.usersig = fresh;
-	usersig_cache.key = strdup(secret_key_setting);
+	usersig_cache.key = strdup(key);
 	usersig_cache.identifier = strdup(identifier_setting);
 	usersig_cache.sdkappid = sdkappid;
 	usersig_cache.ttl = usersig_ttl_setting;
@@ -327,6 +337,68 @@ generated_usersig(uint64_t sdkappid, bool force_renew)
 				 errmsg("out of memory")));
 	}
 	return usersig_cache.usersig;
+}
+
+/*
+ * Reads the key from imcheck.secret_key_file.  The file must be a regular
+ * file that only its owner can read, like a TLS private key.  Returns a
+ * palloc'd string; its content is never part of a message.
+ */
+static char *
+read_secret_key_file(const char *path)
+{
+	struct stat st;
+	FILE	   *f;
+	char	   *key;
+	size_t		len;
+
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not access \"imcheck.secret_key_file\" file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is not a regular file", path)));
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" has group or world access", path),
+				 errdetail("The file must be readable by the database server's user only."),
+				 errhint("Run chmod 600 on the file.")));
+	if (st.st_size > 4096)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is too large", path)));
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"imcheck.secret_key_file\" file \"%s\": %m", path)));
+	key = palloc0(4097);
+	len = fread(key, 1, 4096, f);
+	FreeFile(f);
+	/* the key is the first line, without its line end or trailing blanks */
+	key[strcspn(key, "\r\n")] = '\0';
+	len = strlen(key);
+	while (len > 0 && (key[len - 1] == ' ' || key[len - 1] == '\t'))
+		key[--len] = '\0';
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is empty", path)));
+	return key;
+}
+
+/* The secret key from the settings, or NULL when none is configured. */
+static char *
+configured_secret_key(void)
+{
+	if (secret_key_setting != NULL && *secret_key_setting != '\0')
+		return pstrdup(secret_key_setting);
+	if (secret_key_file_setting != NULL && *secret_key_file_setting != '\0')
+		return read_secret_key_file(secret_key_file_setting);
+	return NULL;
 }
 
 /* Checks a static UserSig before any call, so a bad one fails clearly. */
@@ -406,6 +478,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 {
 	uint64_t	sdkappid = checked_sdkappid();
 	const char *usersig;
+	char	   *key;
 
 	memset(cfg, 0, sizeof(*cfg));
 
@@ -444,10 +517,13 @@ imcheck_resolve_config(imcheck_config *cfg)
 		cfg->ca_file = pstrdup(ca_file_setting);
 	}
 
-	if (secret_key_setting != NULL && *secret_key_setting != '\0')
+	key = configured_secret_key();
+	if (key != NULL)
 	{
-		usersig = generated_usersig(sdkappid, false);
+		usersig = generated_usersig(key, sdkappid, false);
 		cfg->usersig_from_key = true;
+		explicit_bzero(key, strlen(key));
+		pfree(key);
 	}
 	else if (usersig_setting != NULL && *usersig_setting != '\0')
 	{
@@ -457,8 +533,8 @@ imcheck_resolve_config(imcheck_config *cfg)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("neither \"imcheck.secret_key\" nor \"imcheck.usersig\" is set"),
-				 errhint("Set \"imcheck.secret_key\" in postgresql.conf or with ALTER SYSTEM.")));
+				 errmsg("none of \"imcheck.secret_key\", \"imcheck.secret_key_file\" and \"imcheck.usersig\" is set"),
+				 errhint("Set \"imcheck.secret_key_file\" (or \"imcheck.secret_key\") in postgresql.conf.")));
 	build_url_prefix(cfg, usersig);
 
 	cfg->timeout_ms = timeout_setting;
@@ -471,8 +547,15 @@ imcheck_resolve_config(imcheck_config *cfg)
 bool
 imcheck_renew_usersig(imcheck_config *cfg)
 {
+	char	   *key;
+
 	if (!cfg->usersig_from_key)
 		return false;
-	build_url_prefix(cfg, generated_usersig(checked_sdkappid(), true));
+	key = configured_secret_key();
+	if (key == NULL)
+		return false;
+	build_url_prefix(cfg, generated_usersig(key, checked_sdkappid(), true));
+	explicit_bzero(key, strlen(key));
+	pfree(key);
 	return true;
 }

@@ -1,0 +1,132 @@
+--
+-- errors: whole-call failures from the API, retries, raise_on_error
+--
+-- helpers: the imsim answers of the last statement
+CREATE FUNCTION calls() RETURNS int LANGUAGE sql
+AS $$ SELECT (imsim_stats()->>'calls')::int $$;
+
+SET imcheck.max_concurrency = 1;
+
+-- a wrong SDKAppID (70020) always raises, and stops at once
+SELECT imsim_reset();
+SET imcheck.sdkappid = '1400000099';
+SELECT * FROM im_account_check(ARRAY(SELECT 'a' || g FROM generate_series(1, 250) g));
+SELECT * FROM im_account_check(ARRAY(SELECT 'a' || g FROM generate_series(1, 250) g), raise_on_error => false);
+SELECT calls();
+RESET imcheck.sdkappid;
+
+-- an identifier that is not an App admin (70403)
+SELECT imsim_reset();
+SET imcheck.identifier = 'not_an_admin';
+SELECT * FROM im_account_check(ARRAY(SELECT 'a' || g FROM generate_series(1, 250) g), false);
+SELECT calls();
+RESET imcheck.identifier;
+
+-- a wrong secret key (70009), set as a DBA would: ALTER SYSTEM + reload
+SELECT imsim_reset();
+ALTER SYSTEM SET imcheck.secret_key = 'not-the-key';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['a1', 'a2']);
+-- a key file that others could read is refused
+ALTER SYSTEM RESET imcheck.secret_key;
+ALTER SYSTEM SET imcheck.secret_key_file = '/etc/hostname';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['a1', 'a2']);
+ALTER SYSTEM SET imcheck.secret_key_file = '/nonexistent/imcheck.key';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['a1', 'a2']);
+-- a static UserSig that is not one fails before any call
+ALTER SYSTEM SET imcheck.secret_key_file = '';
+ALTER SYSTEM SET imcheck.usersig = 'not-a-usersig';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['a1', 'a2']);
+-- neither key nor UserSig
+ALTER SYSTEM RESET imcheck.usersig;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['a1', 'a2']);
+ALTER SYSTEM RESET imcheck.secret_key_file;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT calls();
+SELECT count(*) FROM im_account_check(ARRAY['a1', 'a2']);
+
+-- missing SDKAppID and a bad endpoint are named before any call
+SELECT imsim_reset();
+SET imcheck.sdkappid = '';
+SELECT * FROM im_account_check(ARRAY['a1']);
+RESET imcheck.sdkappid;
+SET imcheck.endpoint = 'ftp://127.0.0.1:1';
+SET imcheck.endpoint = 'http://127.0.0.1:1/?x=1';
+SELECT calls();
+
+-- transient failures that recover: every row right, no error
+SET imcheck.max_retries = 3;
+SELECT imsim_reset();
+SELECT imsim_config('{"faults": {"code70500": 1}, "fault_budget": 2}');
+SELECT count(*) FILTER (WHERE account_status = expected_status(user_id)) AS right_rows
+  FROM im_account_check(ARRAY(SELECT 'r' || g FROM generate_series(1, 150) g));
+SELECT calls(), imsim_stats()->'faults' AS faults;
+-- each kind of broken answer is retried the same way
+SELECT kind, (SELECT count(*) FILTER (WHERE account_status = expected_status(user_id))
+                FROM im_account_check(ARRAY(SELECT 'k' || g FROM generate_series(1, 150) g))) AS right_rows
+  FROM (SELECT kind, imsim_config(jsonb_build_object('faults', jsonb_build_object(kind, 1), 'fault_budget', 1))
+          FROM unnest(ARRAY['http502', 'code70169', 'code70202', 'code60008', 'code60014', 'reset',
+                            'malformed', 'truncated', 'missing_item', 'extra_item']) AS kind) s;
+
+-- the API's rate limit answers (60007) are retried after a pause
+SELECT imsim_reset();
+SELECT imsim_config('{"faults": {}, "fault_budget": -1, "rate_limit": 5}');
+SET imcheck.max_concurrency = 16;
+SET imcheck.batch_size = 10;
+SELECT count(*) FILTER (WHERE account_status = expected_status(user_id)) AS right_rows
+  FROM im_account_check(ARRAY(SELECT 'rl' || g FROM generate_series(1, 120) g));
+SELECT (imsim_stats()->'calls_by_code'->>'60007')::int > 0 AS was_rate_limited;
+SELECT imsim_config('{"rate_limit": 100}');
+RESET imcheck.batch_size;
+SET imcheck.max_concurrency = 1;
+
+-- transient failures that don't recover: an error naming the code ...
+SELECT imsim_reset();
+SET imcheck.max_retries = 2;
+SELECT imsim_config('{"faults": {"code70500": 1}, "fault_budget": -1}');
+SELECT * FROM im_account_check(ARRAY['t1', 't2']);
+SELECT calls();
+-- ... or, without raise_on_error, rows carrying the call's code
+SELECT * FROM im_account_check(ARRAY['t1', 't2', 't1'], raise_on_error => false);
+SELECT imsim_config('{"faults": {"http502": 1}}');
+SELECT * FROM im_account_check(ARRAY['t3'], false);
+SELECT * FROM im_account_check(ARRAY['t3']);
+
+-- only the failed calls' rows carry the error; the others are right
+SELECT imsim_reset();
+SET imcheck.batch_size = 10;
+SET imcheck.max_retries = 0;
+SELECT imsim_config('{"faults": {"code70169": 1}, "fault_budget": 2}');
+SELECT result_code, account_status IS NOT DISTINCT FROM expected_status(user_id) AS right, count(*)
+  FROM im_account_check(ARRAY(SELECT 'p' || g FROM generate_series(1, 50) g), false)
+ GROUP BY 1, 2 ORDER BY 1, 2;
+RESET imcheck.batch_size;
+
+-- invalid parameters (70402) are not retried
+SELECT imsim_reset();
+SET imcheck.max_retries = 3;
+SELECT imsim_config('{"faults": {"code70402": 1}, "fault_budget": -1}');
+SELECT * FROM im_account_check(ARRAY['q1']);
+SELECT * FROM im_account_check(ARRAY['q1'], false);
+SELECT calls();
+
+-- the service down: a connection error after the retries
+SELECT imsim_config('{"faults": {}, "fault_budget": -1}');
+SET imcheck.max_retries = 1;
+SET imcheck.endpoint = 'http://127.0.0.1:9';
+SELECT * FROM im_account_check(ARRAY['z1']);
+SELECT user_id, result_code, account_status FROM im_account_check(ARRAY['z1'], false);
+RESET imcheck.endpoint;
+RESET imcheck.max_retries;
+RESET imcheck.max_concurrency;
+SELECT count(*) FROM im_account_check(ARRAY['after1', 'after2']);

@@ -1,0 +1,120 @@
+# test/lib.sh - shared by test/run, test/demo and test/bench: packages,
+# building, a throwaway PostgreSQL cluster and imsim.  Source it; it defines
+# functions only.  Every process it starts is stopped by imcheck_cleanup,
+# which callers put in an EXIT trap.
+
+IMCHECK_ROOT=${IMCHECK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PATH="$PG_BIN:$PATH"
+
+IMCHECK_PACKAGES="build-essential pkg-config postgresql-15 postgresql-server-dev-15
+ libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libssl-dev zlib1g-dev
+ libcmocka-dev postgresql-15-cron postgresql-15-pgtap valgrind clang
+ libclang-rt-14-dev wrk hyperfine curl openssl python3 procps"
+
+# Installs whatever package is missing: apt-get update once, then install.
+imcheck_ensure_packages() {
+	local missing=() p
+	for p in $IMCHECK_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "installing: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -q >/dev/null &&
+			apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+			{ echo "could not install packages: ${missing[*]}" >&2; return 1; }
+	fi
+	# Debian's postgresql package may start a cluster of its own: ours don't need it.
+	return 0
+}
+
+# Builds and installs the extension and builds imsim.
+imcheck_build() {
+	make -C "$IMCHECK_ROOT" -s >/dev/null &&
+		make -C "$IMCHECK_ROOT" -s install >/dev/null &&
+		make -C "$IMCHECK_ROOT/test/imsim" -s >/dev/null
+}
+
+IMCHECK_PIDS=()
+IMCHECK_CLUSTERS=()
+IMCHECK_TMPDIRS=()
+
+imcheck_cleanup() {
+	local d p
+	for d in "${IMCHECK_CLUSTERS[@]}"; do
+		[ -f "$d/postmaster.pid" ] &&
+			runuser -u postgres -- pg_ctl -D "$d" -m immediate stop >/dev/null 2>&1
+	done
+	for p in "${IMCHECK_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${IMCHECK_PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	for d in "${IMCHECK_TMPDIRS[@]}"; do
+		rm -rf "$d"
+	done
+	IMCHECK_PIDS=() IMCHECK_CLUSTERS=() IMCHECK_TMPDIRS=()
+}
+
+# A temporary directory the postgres user can use; removed by cleanup.
+imcheck_tmpdir() {
+	local d
+	d=$(mktemp -d /tmp/imcheck.XXXXXX) || return 1
+	chmod 755 "$d"
+	chown postgres:postgres "$d"
+	IMCHECK_TMPDIRS+=("$d")
+	echo "$d"
+}
+
+# imcheck_start_imsim OUTFILE ARGS... : starts imsim on a free port, waits
+# for its first line and sets IMSIM_URL and IMSIM_PID.
+imcheck_start_imsim() {
+	local out=$1 i line
+	shift
+	"$IMCHECK_ROOT/test/imsim/imsim" --port 0 "$@" >"$out" 2>&1 &
+	IMSIM_PID=$!
+	IMCHECK_PIDS+=("$IMSIM_PID")
+	for i in $(seq 1 100); do
+		line=$(head -n 1 "$out" 2>/dev/null)
+		case "$line" in
+			"imsim listening on "*)
+				IMSIM_URL=${line#imsim listening on }
+				return 0 ;;
+		esac
+		kill -0 "$IMSIM_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "imsim did not start:" >&2
+	cat "$out" >&2
+	return 1
+}
+
+# A free TCP port on loopback.
+imcheck_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# imcheck_start_cluster DIR [EXTRA_CONF_LINES] : initdb + start as postgres,
+# socket in DIR, port in PGPORT; exports PGHOST PGPORT PGUSER.
+imcheck_start_cluster() {
+	local dir=$1 extra=${2:-}
+	PGPORT=$(imcheck_free_port)
+	runuser -u postgres -- initdb -D "$dir/data" -A trust -E UTF8 --locale=C \
+		--no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+	IMCHECK_CLUSTERS+=("$dir/data")
+	cat >>"$dir/data/postgresql.conf" <<CONF
+port = $PGPORT
+listen_addresses = ''
+unix_socket_directories = '$dir'
+max_connections = 40
+fsync = off
+log_line_prefix = '%m [%p] '
+$extra
+CONF
+	runuser -u postgres -- pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
+		>/dev/null || { cat "$dir/server.log" >&2; return 1; }
+	export PGHOST=$dir PGPORT PGUSER=postgres PGDATABASE=postgres
+}

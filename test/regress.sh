@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# test/regress.sh - runs the pg_regress suite (sql/, expected/) in a
+# throwaway cluster against a throwaway imsim.  Called by test/run after
+# the build; prints pg_regress's own report.
+set -u
+source "$(dirname "$0")/lib.sh"
+trap imcheck_cleanup EXIT
+
+tmp=$(imcheck_tmpdir) || exit 1
+key=$(openssl rand -hex 32)
+imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 \
+	--identifier administrator --secret-key "$key" --rate-limit 100 \
+	--stall-ms 3000 --seed 42 || exit 1
+# the key lives in a file only the server can read, as README recommends
+printf '%s\n' "$key" >"$tmp/imcheck.key"
+chown postgres:postgres "$tmp/imcheck.key"
+chmod 600 "$tmp/imcheck.key"
+imcheck_start_cluster "$tmp" "
+shared_preload_libraries = 'imcheck'
+imcheck.sdkappid = '1400000001'
+imcheck.identifier = 'administrator'
+imcheck.secret_key_file = '$tmp/imcheck.key'
+imcheck.endpoint = '$IMSIM_URL'
+imcheck.rate_limit = 100
+" || exit 1
+
+mkdir -p "$tmp/results"
+chown postgres:postgres "$tmp/results"
+make -C "$IMCHECK_ROOT" -s installcheck IMCHECK_RESULTS_DIR="$tmp/results"
+rc=$?
+if [ $rc -ne 0 ] && [ -f "$tmp/results/regression.diffs" ]; then
+	cat "$tmp/results/regression.diffs"
+fi
+# the server log must never hold the key or a UserSig query string
+if grep -q -e "$key" -e "usersig=" "$tmp/server.log"; then
+	echo "not ok - server log contains the secret key or a UserSig"
+	rc=1
+fi
+# keep what a failure needs for diagnosis; the rest goes with the tmp dir
+keep=${IMCHECK_ARTIFACTS:-/tmp/imcheck-regress-last}
+rm -rf "$keep" && mkdir -p "$keep" &&
+	cp -r "$tmp/results" "$tmp/server.log" "$tmp/imsim.out" "$keep/" 2>/dev/null
+exit $rc
