@@ -807,7 +807,7 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 			wake_at = Min(wake_at, ready_at);
 			break;
 		}
-		wait = ratelimit_try_acquire(now, &ticket);
+		wait = ratelimit_try_acquire(rs->cfg->rate_limit, now, &ticket);
 		if (wait > 0)
 		{
 			wake_at = Min(wake_at, now + wait);
@@ -860,7 +860,6 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	if (job->n == 0)
 		return;
 	ensure_engine();
-	ratelimit_configure(cfg->rate_limit);
 	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
 					  (long) cfg->max_concurrency + 4);
 
@@ -911,6 +910,5 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	}
 	PG_END_TRY();
 
-	ratelimit_add_wait(job->rate_wait_us);
 	pfree(rs.retries);
 }

@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "protocol.h"
+#include "ratelimit.h"
 #include "settings.h"
 
 PG_MODULE_MAGIC;
@@ -40,16 +41,22 @@ _PG_init(void)
 {
 	imcheck_define_settings();
 
+	if (process_shared_preload_libraries_in_progress)
+	{
+		ratelimit_request_shared();
+		return;
+	}
+
 	/*
-	 * Loaded on first use instead of at server start, the settings were
-	 * placeholders until now: values from postgresql.conf, the secret key
-	 * among them, could be read by any role.  Say so, once per session.
+	 * Loaded on first use instead of at server start: each session paces
+	 * its calls alone, so sessions together can exceed the app's limit, and
+	 * the settings were placeholders until now, which any role could read.
+	 * Say so, once per session.
 	 */
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(WARNING,
-				(errmsg("imcheck is not loaded through \"shared_preload_libraries\""),
-				 errdetail("Until imcheck is loaded in a session, any role can read its settings from postgresql.conf."),
-				 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server.")));
+	ereport(WARNING,
+			(errmsg("imcheck is not loaded through \"shared_preload_libraries\""),
+			 errdetail("Each session paces its API calls alone, so concurrent sessions can exceed \"imcheck.rate_limit\"; and until imcheck is loaded in a session, any role can read its settings from postgresql.conf."),
+			 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server.")));
 }
 
 /* Open-addressing set of the distinct UserIDs, built once per statement. */

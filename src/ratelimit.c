@@ -1,86 +1,136 @@
 /*
  * ratelimit.c - sliding-window pacing of API calls (see ratelimit.h).
  *
- * Per backend for now; the log lives in malloc'd memory so that it outlives
- * statements (two statements run back to back share one window).
+ * The log is a ring of the last RATELIMIT_MAX_RATE call starts.  A session
+ * with limit R looks at the R-th most recent start, so sessions with
+ * different limits can share one log.  Times are CLOCK_MONOTONIC, which is
+ * the same clock in every process of the machine.
  */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+
 #include "ratelimit.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-static struct
+typedef struct call_log
 {
-	int64_t    *starts;			/* ring of the last `rate` call starts */
-	int			rate;
-	uint64_t	count;			/* calls recorded so far; ring index = count % rate */
-	int64_t		wait_us;
-} limiter;
+	slock_t		mutex;			/* used only when shared */
+	uint64_t	count;			/* calls recorded; next slot = count % MAX */
+	int64_t		starts[RATELIMIT_MAX_RATE];
+} call_log;
+
+static call_log *shared_log = NULL;
+static call_log *local_log = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+ratelimit_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(call_log)));
+}
+
+static void
+ratelimit_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared_log = ShmemInitStruct("imcheck rate limit", sizeof(call_log), &found);
+	if (!found)
+	{
+		memset(shared_log, 0, sizeof(call_log));
+		SpinLockInit(&shared_log->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
 
 void
-ratelimit_configure(int rate_limit)
+ratelimit_request_shared(void)
 {
-	int64_t    *starts;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = ratelimit_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = ratelimit_shmem_startup;
+}
 
-	if (rate_limit < 0)
-		rate_limit = 0;
-	if (rate_limit == limiter.rate)
-		return;
-	starts = NULL;
-	if (rate_limit > 0)
+bool
+ratelimit_is_shared(void)
+{
+	return shared_log != NULL;
+}
+
+static call_log *
+the_log(void)
+{
+	if (shared_log != NULL)
+		return shared_log;
+	if (local_log == NULL)
 	{
-		starts = calloc((size_t) rate_limit, sizeof(int64_t));
-		if (starts == NULL)
-			abort();
-		/* zero times are far in the past: the first `rate` calls may start */
-		for (int i = 0; i < rate_limit; i++)
-			starts[i] = INT64_MIN / 2;
+		/* outlives statements, so back-to-back statements pace together */
+		local_log = MemoryContextAllocZero(TopMemoryContext, sizeof(call_log));
 	}
-	free(limiter.starts);
-	limiter.starts = starts;
-	limiter.rate = rate_limit;
-	limiter.count = 0;
+	return local_log;
 }
 
 int64_t
-ratelimit_try_acquire(int64_t now_us, ratelimit_ticket *ticket)
+ratelimit_try_acquire(int rate, int64_t now_us, ratelimit_ticket *ticket)
 {
-	int64_t    *oldest;
+	call_log   *log;
+	int64_t		wait = 0;
 
-	if (limiter.rate == 0)
-	{
-		*ticket = UINT64_MAX;
+	*ticket = UINT64_MAX;
+	if (rate <= 0)
 		return 0;
+	if (rate > RATELIMIT_MAX_RATE)
+		rate = RATELIMIT_MAX_RATE;
+	log = the_log();
+	if (log == shared_log)
+		SpinLockAcquire(&log->mutex);
+	if (log->count >= (uint64_t) rate)
+	{
+		/* the rate-th most recent start must be a window ago */
+		int64_t		oldest = log->starts[(log->count - (uint64_t) rate) % RATELIMIT_MAX_RATE];
+
+		if (now_us - oldest < RATELIMIT_WINDOW_US)
+			wait = oldest + RATELIMIT_WINDOW_US - now_us;
 	}
-	oldest = &limiter.starts[limiter.count % (uint64_t) limiter.rate];
-	if (now_us - *oldest < RATELIMIT_WINDOW_US)
-		return *oldest + RATELIMIT_WINDOW_US - now_us;
-	*oldest = now_us;
-	*ticket = limiter.count++;
-	return 0;
+	if (wait == 0)
+	{
+		log->starts[log->count % RATELIMIT_MAX_RATE] = now_us;
+		*ticket = log->count++;
+	}
+	if (log == shared_log)
+		SpinLockRelease(&log->mutex);
+	return wait;
 }
 
 void
 ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us)
 {
-	int64_t    *slot;
+	call_log   *log;
 
-	if (limiter.rate == 0 || ticket == UINT64_MAX ||
-		ticket + (uint64_t) limiter.rate <= limiter.count)
-		return;					/* unlimited, or already overwritten */
-	slot = &limiter.starts[ticket % (uint64_t) limiter.rate];
-	if (sent_us > *slot)
-		*slot = sent_us;
-}
+	if (ticket == UINT64_MAX)
+		return;
+	log = the_log();
+	if (log == shared_log)
+		SpinLockAcquire(&log->mutex);
+	if (ticket + RATELIMIT_MAX_RATE > log->count)
+	{
+		int64_t    *slot = &log->starts[ticket % RATELIMIT_MAX_RATE];
 
-int64_t
-ratelimit_total_wait_us(void)
-{
-	return limiter.wait_us;
-}
-
-void
-ratelimit_add_wait(int64_t us)
-{
-	limiter.wait_us += us;
+		if (sent_us > *slot)
+			*slot = sent_us;
+	}
+	if (log == shared_log)
+		SpinLockRelease(&log->mutex);
 }
