@@ -10,7 +10,7 @@ EXTENSION = imcheck
 DATA = sql/imcheck--1.0.sql
 PGFILEDESC = "imcheck - Tencent Cloud Chat account_check from SQL"
 
-REGRESS = setup basic errors cancel privileges
+REGRESS = setup basic errors cancel tls privileges
 REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib

@@ -8,9 +8,24 @@ trap imcheck_cleanup EXIT
 
 tmp=$(imcheck_tmpdir) || exit 1
 key=$(openssl rand -hex 32)
+# an HTTPS imsim with a certificate for "localhost" from a CA of our own
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imcheck test CA" \
+	-keyout "$tmp/ca.key" -out "$tmp/ca.crt" >/dev/null 2>&1 &&
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+		-keyout "$tmp/server.key" -out "$tmp/server.csr" >/dev/null 2>&1 &&
+	printf 'subjectAltName=DNS:localhost\n' >"$tmp/san.ext" &&
+	openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
+		-CAcreateserial -days 2 -extfile "$tmp/san.ext" -out "$tmp/server.crt" \
+		>/dev/null 2>&1 || { echo "could not make test certificates" >&2; exit 1; }
+chmod 644 "$tmp/ca.crt"
+imcheck_start_imsim "$tmp/imsim-tls.out" --sdkappid 1400000001 \
+	--identifier administrator --secret-key "$key" --rate-limit 100 \
+	--tls-cert "$tmp/server.crt" --tls-key "$tmp/server.key" || exit 1
+https_port=${IMSIM_URL##*:}
 imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 \
 	--identifier administrator --secret-key "$key" --rate-limit 100 \
 	--stall-ms 3000 --seed 42 || exit 1
+
 # the key lives in a file only the server can read, as README recommends
 printf '%s\n' "$key" >"$tmp/imcheck.key"
 chown postgres:postgres "$tmp/imcheck.key"
@@ -22,6 +37,8 @@ imcheck.identifier = 'administrator'
 imcheck.secret_key_file = '$tmp/imcheck.key'
 imcheck.endpoint = '$IMSIM_URL'
 imcheck.rate_limit = 100
+imcheck_test.https_port = '$https_port'
+imcheck_test.ca_file = '$tmp/ca.crt'
 " || exit 1
 
 mkdir -p "$tmp/results"
