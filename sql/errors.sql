@@ -55,6 +55,36 @@ SELECT pg_sleep(0.5);
 SELECT calls();
 SELECT count(*) FROM im_account_check(ARRAY['a1', 'a2']);
 
+-- an expired UserSig (70001) is renewed from the key once, and the call retried
+SELECT imsim_reset();
+SELECT imsim_config('{"faults": {"code70001": 1}, "fault_budget": 1}');
+SELECT * FROM im_account_check(ARRAY['x1', 'x2']);
+SELECT calls();
+-- if the service still says so, it raises
+SELECT imsim_config('{"faults": {"code70001": 1}, "fault_budget": -1}');
+SELECT * FROM im_account_check(ARRAY['x1', 'x2'], false);
+SELECT imsim_config('{"faults": {}}');
+
+-- a static UserSig is checked before any call: the public one from the
+-- TLSSigAPIv2 documentation names identifier "0" and has long expired
+SELECT imsim_reset();
+ALTER SYSTEM SET imcheck.secret_key_file = '';
+ALTER SYSTEM SET imcheck.usersig = 'eJyrVgrxCdYrSy1SslIy0jNQ0gHzM1NS80oy0zLBwjDB4pTsxIKCzBQlK0MTAyiAyKRWFGQWpQLFTU1NjeCiJZm5YDEzS0tDAyOYaHFmOtBM54KsUqeUwGLLqPK8UndHryCL-Lx8-1RPy7Ty1AijMk9f30hLk0x-r3CvSFulWgAPYy*9';
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT * FROM im_account_check(ARRAY['x1']);
+SET imcheck.identifier = '0';
+SELECT * FROM im_account_check(ARRAY['x1']);
+SET imcheck.sdkappid = '1400000000';
+SELECT * FROM im_account_check(ARRAY['x1']);
+RESET imcheck.identifier;
+RESET imcheck.sdkappid;
+ALTER SYSTEM RESET imcheck.usersig;
+ALTER SYSTEM RESET imcheck.secret_key_file;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.5);
+SELECT calls();
+
 -- missing SDKAppID and a bad endpoint are named before any call
 SELECT imsim_reset();
 SET imcheck.sdkappid = '';

@@ -596,10 +596,12 @@ judge_call(run_state *rs, call_slot *slot, CURLcode rc)
 }
 
 static const char *
-fatal_hint(int32 code)
+fatal_hint(int32 code, bool usersig_from_key)
 {
+	if (code == 70001 && usersig_from_key)
+		return "imcheck generated a new UserSig and the service still says it has expired: check the database server's clock.";
 	if (code == 70001)
-		return "The UserSig has expired: set \"imcheck.secret_key\" so that imcheck renews it, or replace \"imcheck.usersig\".";
+		return "The UserSig has expired: replace \"imcheck.usersig\", or set \"imcheck.secret_key_file\" so that imcheck generates and renews UserSigs.";
 	if (code_in(code, credential_codes, lengthof(credential_codes)))
 		return "Check \"imcheck.secret_key\" (or \"imcheck.usersig\"), \"imcheck.identifier\" and \"imcheck.sdkappid\".";
 	if (code_in(code, admin_codes, lengthof(admin_codes)))
@@ -620,7 +622,7 @@ fatal_errcode(int32 code)
 }
 
 static void
-raise_fatal(const call_outcome *out)
+raise_fatal(const call_outcome *out, bool usersig_from_key)
 {
 	const char *hint;
 
@@ -630,7 +632,7 @@ raise_fatal(const call_outcome *out)
 				 errmsg("could not call the IM API"),
 				 errdetail("%s (imcheck code %d).", out->info, out->code),
 				 errhint("Check \"imcheck.endpoint\", \"imcheck.region\" and \"imcheck.ca_file\".")));
-	hint = fatal_hint(out->code);
+	hint = fatal_hint(out->code, usersig_from_key);
 	ereport(ERROR,
 			(errcode(fatal_errcode(out->code)),
 			 errmsg("the IM API refused the account_check call"),
@@ -715,7 +717,7 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 			rs->batches_done++;
 			return;
 		case VERDICT_FATAL:
-			raise_fatal(&out);
+			raise_fatal(&out, rs->cfg->usersig_from_key);
 			return;
 		case VERDICT_CALL_FAILED:
 			fail_batch(rs, slot, &out);
