@@ -229,6 +229,16 @@ info_bytes(json_object *root, json_object *items)
 	return total;
 }
 
+/* Whether a JSON string is exactly text (no embedded NUL tricks). */
+static int
+string_is(json_object *str, const char *text)
+{
+	size_t		len = strlen(text);
+
+	return (size_t) json_object_get_string_len(str) == len &&
+		memcmp(json_object_get_string(str), text, len) == 0;
+}
+
 static int
 get_int32(json_object *obj, const char *name, int32_t *value)
 {
@@ -274,7 +284,7 @@ protocol_parse_response(const char *body, size_t len,
 	json_object *root = NULL;
 	json_object *field;
 	json_object *items = NULL;
-	const char *action;
+	json_object *action;
 	arena_builder arena = {0};
 	size_t		at;
 	unsigned char answered[PROTOCOL_MAX_BATCH];
@@ -291,6 +301,8 @@ protocol_parse_response(const char *body, size_t len,
 	tok = json_tokener_new();
 	if (tok == NULL)
 		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
+	/* strict JSON: no comments, no trailing commas; we check what follows */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
 	root = json_tokener_parse_ex(tok, body, (int) len);
 	if (root == NULL || json_tokener_get_error(tok) != json_tokener_success)
 	{
@@ -323,7 +335,7 @@ protocol_parse_response(const char *body, size_t len,
 						 "response lacks ActionStatus or ErrorCode");
 		goto done;
 	}
-	action = json_object_get_string(field);
+	action = field;
 
 	if (json_object_object_get_ex(root, "ResultItem", &items) &&
 		!json_object_is_type(items, json_type_array))
@@ -346,9 +358,9 @@ protocol_parse_response(const char *body, size_t len,
 			resp->error_info = arena.base + at;
 	}
 
-	if (strcmp(action, "OK") != 0 || resp->error_code != 0)
+	if (!string_is(action, "OK") || resp->error_code != 0)
 	{
-		if (strcmp(action, "FAIL") == 0 && resp->error_code != 0)
+		if (string_is(action, "FAIL") && resp->error_code != 0)
 			outcome = finish(resp, PROTOCOL_FAIL, NULL);
 		else
 			outcome = finish(resp, PROTOCOL_MALFORMED,
@@ -425,8 +437,6 @@ protocol_parse_response(const char *body, size_t len,
 		}
 		if (result->result_code == 0)
 		{
-			const char *status;
-
 			if (!json_object_object_get_ex(item, "AccountStatus", &field) ||
 				!json_object_is_type(field, json_type_string))
 			{
@@ -434,10 +444,9 @@ protocol_parse_response(const char *body, size_t len,
 								 "a successful ResultItem lacks AccountStatus");
 				goto done;
 			}
-			status = json_object_get_string(field);
-			if (strcmp(status, "Imported") == 0)
+			if (string_is(field, "Imported"))
 				result->status = PROTOCOL_STATUS_IMPORTED;
-			else if (strcmp(status, "NotImported") == 0)
+			else if (string_is(field, "NotImported"))
 				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
 			else
 			{

@@ -102,6 +102,9 @@ usersig_generate(const char *key, size_t key_len,
 	if (out == NULL)
 		return USERSIG_INVALID_ARGUMENT;
 	*out = NULL;
+	/* only what usersig_decode can read back: JSON integers, non-negative */
+	if (sdkappid > (uint64_t) INT64_MAX || time < 0 || expire < 0)
+		return USERSIG_INVALID_ARGUMENT;
 	status = usersig_hmac_base64(key, key_len, identifier, sdkappid,
 								 time, expire, sig);
 	if (status != USERSIG_OK)
@@ -238,12 +241,20 @@ read_integer(json_object *doc, const char *name, int64_t *value)
 	if (json_object_is_type(field, json_type_string))
 	{
 		const char *s = json_object_get_string(field);
-		char	   *end;
+		size_t		len = (size_t) json_object_get_string_len(field);
+		int64_t		v = 0;
 
-		if (*s == '\0')
+		/* decimal digits only, and no overflow */
+		if (len == 0 || len > 18)
 			return -1;
-		*value = strtoll(s, &end, 10);
-		return *end == '\0' ? 0 : -1;
+		for (size_t i = 0; i < len; i++)
+		{
+			if (s[i] < '0' || s[i] > '9')
+				return -1;
+			v = v * 10 + (s[i] - '0');
+		}
+		*value = v;
+		return 0;
 	}
 	return -1;
 }
@@ -309,13 +320,15 @@ usersig_decode(const char *usersig, size_t len, usersig_document *doc)
 	zrc = inflate(&zs, Z_FINISH);
 	inflateEnd(&zs);
 	free(compressed);
-	if (zrc != Z_STREAM_END)
+	/* one complete zlib stream and nothing after it */
+	if (zrc != Z_STREAM_END || zs.avail_in != 0)
 		return USERSIG_BAD_COMPRESSION;
 	document[zs.total_out] = '\0';
 
 	tok = json_tokener_new();
 	if (tok == NULL)
 		return USERSIG_NO_MEMORY;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, (const char *) document,
 								 (int) zs.total_out);
 	if (root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
