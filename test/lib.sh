@@ -59,14 +59,13 @@ imcheck_cleanup() {
 	IMCHECK_PIDS=() IMCHECK_CLUSTERS=() IMCHECK_TMPDIRS=()
 }
 
-# A temporary directory the postgres user can use; removed by cleanup.
+# Makes a temporary directory the postgres user can use, in IMCHECK_TMP;
+# removed by cleanup.  (Not echoed: a $(...) subshell would lose the record.)
 imcheck_tmpdir() {
-	local d
-	d=$(mktemp -d /tmp/imcheck.XXXXXX) || return 1
-	chmod 755 "$d"
-	chown postgres:postgres "$d"
-	IMCHECK_TMPDIRS+=("$d")
-	echo "$d"
+	IMCHECK_TMP=$(mktemp -d /tmp/imcheck.XXXXXX) || return 1
+	chmod 755 "$IMCHECK_TMP"
+	chown postgres:postgres "$IMCHECK_TMP"
+	IMCHECK_TMPDIRS+=("$IMCHECK_TMP")
 }
 
 # imcheck_start_imsim OUTFILE ARGS... : starts imsim on a free port, waits

@@ -6,7 +6,8 @@ set -u
 source "$(dirname "$0")/lib.sh"
 trap imcheck_cleanup EXIT
 
-tmp=$(imcheck_tmpdir) || exit 1
+imcheck_tmpdir || exit 1
+tmp=$IMCHECK_TMP
 key=$(openssl rand -hex 32)
 # an HTTPS imsim with a certificate for "localhost" from a CA of our own
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imcheck test CA" \
