@@ -17,6 +17,9 @@
 
 #include "ratelimit.h"
 
+/* the gap kept between two call starts, when the rate allows it */
+#define MAX_START_GAP_US 2000
+
 typedef struct call_log
 {
 	slock_t		mutex;			/* used only when shared */
@@ -103,6 +106,23 @@ ratelimit_try_acquire(int rate, int64_t now_us, ratelimit_ticket *ticket)
 
 		if (now_us - oldest < RATELIMIT_WINDOW_US)
 			wait = oldest + RATELIMIT_WINDOW_US - now_us;
+	}
+	if (wait == 0 && log->count > 0)
+	{
+		/*
+		 * Keep a small gap between starts.  The window lets a whole
+		 * budget go at once, and the log then repeats that pattern a window
+		 * later; calls that start together also arrive together, and the
+		 * service takes them one after another, so the last of a group can
+		 * land a little late, inside the next second.  A gap of a few
+		 * milliseconds (at most half the average spacing) costs nothing at
+		 * the limit and keeps every call distinct.
+		 */
+		int64_t		last = log->starts[(log->count - 1) % RATELIMIT_MAX_RATE];
+		int64_t		gap = Min(MAX_START_GAP_US, RATELIMIT_WINDOW_US / rate / 2);
+
+		if (now_us - last < gap)
+			wait = last + gap - now_us;
 	}
 	if (wait == 0)
 	{
