@@ -5,7 +5,7 @@
 
 MODULE_big = imcheck
 OBJS = src/imcheck.o src/settings.o src/client.o src/ratelimit.o \
-       src/usersig.o src/protocol.o
+       src/usersig.o src/protocol.o src/jsonscan.o
 EXTENSION = imcheck
 DATA = sql/imcheck--1.0.sql
 PGFILEDESC = "imcheck - Tencent Cloud Chat account_check from SQL"
@@ -15,6 +15,7 @@ REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib
 PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags $(PKG_DEPS)) -Wall -Wextra \
+              -fno-semantic-interposition \
               -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
 SHLIB_LINK = $(shell pkg-config --libs $(PKG_DEPS))

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
+#include "jsonscan.h"
 
 int
 protocol_buffer_reserve(protocol_buffer *buf, size_t extra)
@@ -168,9 +168,249 @@ protocol_outcome_text(protocol_outcome outcome)
 	return "unknown outcome";
 }
 
+/* What a ResultItem element held (the last of each member, as JSON readers do). */
+typedef struct item_fields
+{
+	int			is_object;
+	int			has_uid;
+	jsonscan_string uid;
+	int			code_state;		/* 0 absent, 1 int32, 2 present but not one */
+	int32_t		code;
+	int			has_info;
+	jsonscan_string info;
+	int			has_status;
+	jsonscan_string status;
+} item_fields;
+
+/* The top-level members we read. */
+typedef struct response_fields
+{
+	int			is_object;
+	int			has_action;
+	jsonscan_string action;
+	int			code_state;
+	int32_t		code;
+	int			has_info;
+	jsonscan_string info;
+	int			items_state;	/* 0 absent or not an array, 1 array */
+	size_t		n_items;		/* elements, counted past the ones kept */
+	item_fields items[PROTOCOL_MAX_BATCH];
+} response_fields;
+
+/* The member names we read; keys are matched by length first. */
+typedef enum member_key
+{
+	KEY_OTHER,
+	KEY_ACTION_STATUS,
+	KEY_ERROR_CODE,
+	KEY_ERROR_INFO,
+	KEY_RESULT_ITEM,
+	KEY_USER_ID,
+	KEY_RESULT_CODE,
+	KEY_RESULT_INFO,
+	KEY_ACCOUNT_STATUS
+} member_key;
+
+#define KEY_IS(k, lit) jsonscan_string_equals(&(k), lit, sizeof(lit) - 1)
+
+/* Names a member.  Keys with escapes are rare; they take the slow path. */
+static member_key
+classify_key(const jsonscan_string *key)
+{
+	const char *k = key->start + 1;
+
+	if (key->escaped)
+	{
+		if (KEY_IS(*key, "ActionStatus"))
+			return KEY_ACTION_STATUS;
+		if (KEY_IS(*key, "ErrorCode"))
+			return KEY_ERROR_CODE;
+		if (KEY_IS(*key, "ErrorInfo"))
+			return KEY_ERROR_INFO;
+		if (KEY_IS(*key, "ResultItem"))
+			return KEY_RESULT_ITEM;
+		if (KEY_IS(*key, "UserID"))
+			return KEY_USER_ID;
+		if (KEY_IS(*key, "ResultCode"))
+			return KEY_RESULT_CODE;
+		if (KEY_IS(*key, "ResultInfo"))
+			return KEY_RESULT_INFO;
+		if (KEY_IS(*key, "AccountStatus"))
+			return KEY_ACCOUNT_STATUS;
+		return KEY_OTHER;
+	}
+	switch (key->end - key->start - 2)
+	{
+		case 6:
+			return memcmp(k, "UserID", 6) == 0 ? KEY_USER_ID : KEY_OTHER;
+		case 9:
+			if (memcmp(k, "ErrorCode", 9) == 0)
+				return KEY_ERROR_CODE;
+			return memcmp(k, "ErrorInfo", 9) == 0 ? KEY_ERROR_INFO : KEY_OTHER;
+		case 10:
+			if (memcmp(k, "ResultCode", 10) == 0)
+				return KEY_RESULT_CODE;
+			if (memcmp(k, "ResultInfo", 10) == 0)
+				return KEY_RESULT_INFO;
+			return memcmp(k, "ResultItem", 10) == 0 ? KEY_RESULT_ITEM : KEY_OTHER;
+		case 12:
+			return memcmp(k, "ActionStatus", 12) == 0 ? KEY_ACTION_STATUS : KEY_OTHER;
+		case 13:
+			return memcmp(k, "AccountStatus", 13) == 0 ? KEY_ACCOUNT_STATUS : KEY_OTHER;
+	}
+	return KEY_OTHER;
+}
+
+/* Reads an integer member: *state 1 = an int32 (in *value), 2 = another value. */
+static int
+read_int32_member(jsonscan_cursor *c, int *state, int32_t *value)
+{
+	int64_t		v;
+	int			rc = jsonscan_integer(c, INT32_MIN, INT32_MAX, &v);
+
+	if (rc < 0)
+		return -1;
+	*state = rc == 0 ? 1 : 2;
+	if (rc == 0)
+		*value = (int32_t) v;
+	return 0;
+}
+
+/* Reads a member that should be a string; *has says whether it was one. */
+static int
+read_string_member(jsonscan_cursor *c, int *has, jsonscan_string *s)
+{
+	if (c->p < c->end && *c->p == '"')
+	{
+		*has = 1;
+		return jsonscan_string_scan(c, s);
+	}
+	*has = 0;
+	return jsonscan_value(c, 2);
+}
+
+static int
+scan_item(jsonscan_cursor *c, item_fields *f)
+{
+	int			state = 0;
+	int			more;
+	jsonscan_string key;
+
+	memset(f, 0, sizeof(*f));
+	if (c->p >= c->end || *c->p != '{')
+		return jsonscan_value(c, 2);
+	f->is_object = 1;
+	while ((more = jsonscan_object_next(c, &state, &key)) > 0)
+	{
+		int			rc;
+
+		switch (classify_key(&key))
+		{
+			case KEY_USER_ID:
+				rc = read_string_member(c, &f->has_uid, &f->uid);
+				break;
+			case KEY_RESULT_CODE:
+				rc = read_int32_member(c, &f->code_state, &f->code);
+				break;
+			case KEY_RESULT_INFO:
+				rc = read_string_member(c, &f->has_info, &f->info);
+				break;
+			case KEY_ACCOUNT_STATUS:
+				rc = read_string_member(c, &f->has_status, &f->status);
+				break;
+			default:
+				rc = jsonscan_value(c, 3);
+				break;
+		}
+		if (rc != 0)
+			return -1;
+	}
+	return more;
+}
+
+static int
+scan_items(jsonscan_cursor *c, response_fields *r)
+{
+	int			state = 0;
+	int			more;
+
+	r->n_items = 0;
+	if (c->p >= c->end || *c->p != '[')
+	{
+		r->items_state = 0;		/* not an array: as if absent */
+		return jsonscan_value(c, 1);
+	}
+	r->items_state = 1;
+	while ((more = jsonscan_array_next(c, &state)) > 0)
+	{
+		int			rc;
+
+		if (r->n_items < PROTOCOL_MAX_BATCH)
+			rc = scan_item(c, &r->items[r->n_items]);
+		else
+			rc = jsonscan_value(c, 2);
+		if (rc != 0)
+			return -1;
+		r->n_items++;
+	}
+	return more;
+}
+
+/* Validates the whole document and picks out the members we use. */
+static int
+scan_response(const char *body, size_t len, response_fields *r)
+{
+	jsonscan_cursor c;
+	int			state = 0;
+	int			more = 0;
+	jsonscan_string key;
+
+	if (body == NULL)
+		return -1;				/* no body at all is not JSON */
+	c.p = body;
+	c.end = body + len;
+	jsonscan_skip_ws(&c);
+	if (c.p < c.end && *c.p == '{')
+	{
+		r->is_object = 1;
+		while ((more = jsonscan_object_next(&c, &state, &key)) > 0)
+		{
+			int			rc;
+
+			switch (classify_key(&key))
+			{
+				case KEY_ACTION_STATUS:
+					rc = read_string_member(&c, &r->has_action, &r->action);
+					break;
+				case KEY_ERROR_CODE:
+					rc = read_int32_member(&c, &r->code_state, &r->code);
+					break;
+				case KEY_ERROR_INFO:
+					rc = read_string_member(&c, &r->has_info, &r->info);
+					break;
+				case KEY_RESULT_ITEM:
+					rc = scan_items(&c, r);
+					break;
+				default:
+					rc = jsonscan_value(&c, 1);
+					break;
+			}
+			if (rc != 0)
+				return -1;
+		}
+		if (more < 0)
+			return -1;
+	}
+	else if (jsonscan_value(&c, 0) != 0)
+		return -1;
+	jsonscan_skip_ws(&c);
+	return c.p == c.end ? 0 : -1;
+}
+
 /*
- * Strings the caller reads (ErrorInfo, ResultInfo) are copied into one
- * arena so the json-c tree can be freed before we return.
+ * Decoded strings (ErrorInfo, ResultInfo) go into one arena, NUL-terminated.
+ * A decoded string is never longer than its JSON form, so len bytes plus a
+ * terminator for each string is always enough.
  */
 typedef struct arena_builder
 {
@@ -179,17 +419,16 @@ typedef struct arena_builder
 	size_t		cap;
 } arena_builder;
 
-/* Returns the offset of the copy, or SIZE_MAX when out of space. */
-static size_t
-arena_copy(arena_builder *arena, const char *s, size_t len)
+static const char *
+arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 {
-	size_t		at = arena->used;
+	char	   *at = arena->base + arena->used;
+	size_t		n = jsonscan_string_decode(s, at, arena->cap - arena->used);
 
-	if (len + 1 > arena->cap - arena->used)
-		return SIZE_MAX;
-	memcpy(arena->base + at, s, len);
-	arena->base[at + len] = '\0';
-	arena->used += len + 1;
+	at[n] = '\0';
+	arena->used += n + 1;
+	if (len)
+		*len = n;
 	return at;
 }
 
@@ -200,59 +439,6 @@ finish(protocol_response *resp, protocol_outcome outcome, const char *problem)
 	if (problem)
 		resp->problem = problem;
 	return outcome;
-}
-
-/* Sums the lengths of ErrorInfo and every ResultInfo, for the arena. */
-static size_t
-info_bytes(json_object *root, json_object *items)
-{
-	size_t		total = 1;
-	json_object *field;
-
-	if (json_object_object_get_ex(root, "ErrorInfo", &field) &&
-		json_object_is_type(field, json_type_string))
-		total += (size_t) json_object_get_string_len(field) + 1;
-	if (items != NULL)
-	{
-		size_t		n = json_object_array_length(items);
-
-		for (size_t i = 0; i < n; i++)
-		{
-			json_object *item = json_object_array_get_idx(items, i);
-
-			if (json_object_is_type(item, json_type_object) &&
-				json_object_object_get_ex(item, "ResultInfo", &field) &&
-				json_object_is_type(field, json_type_string))
-				total += (size_t) json_object_get_string_len(field) + 1;
-		}
-	}
-	return total;
-}
-
-/* Whether a JSON string is exactly text (no embedded NUL tricks). */
-static int
-string_is(json_object *str, const char *text)
-{
-	size_t		len = strlen(text);
-
-	return (size_t) json_object_get_string_len(str) == len &&
-		memcmp(json_object_get_string(str), text, len) == 0;
-}
-
-static int
-get_int32(json_object *obj, const char *name, int32_t *value)
-{
-	json_object *field;
-	int64_t		v;
-
-	if (!json_object_object_get_ex(obj, name, &field) ||
-		!json_object_is_type(field, json_type_int))
-		return -1;
-	v = json_object_get_int64(field);
-	if (v < INT32_MIN || v > INT32_MAX)
-		return -1;
-	*value = (int32_t) v;
-	return 0;
 }
 
 /*
@@ -280,103 +466,63 @@ protocol_parse_response(const char *body, size_t len,
 						const char *const *ids, const size_t *id_lens,
 						size_t n, protocol_response *resp)
 {
-	json_tokener *tok;
-	json_object *root = NULL;
-	json_object *field;
-	json_object *items = NULL;
-	json_object *action;
-	arena_builder arena = {0};
-	size_t		at;
+	response_fields *r;
+	arena_builder arena;
 	unsigned char answered[PROTOCOL_MAX_BATCH];
-	size_t		n_answers;
 	protocol_outcome outcome;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->error_info = "";
 	if (n > PROTOCOL_MAX_BATCH)
 		return finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
-	if (len > INT_MAX)
-		return finish(resp, PROTOCOL_MALFORMED, "response too large");
 
-	tok = json_tokener_new();
-	if (tok == NULL)
+	r = calloc(1, sizeof(response_fields));
+	if (r == NULL)
 		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	/* strict JSON: no comments, no trailing commas; we check what follows */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
-	root = json_tokener_parse_ex(tok, body, (int) len);
-	if (root == NULL || json_tokener_get_error(tok) != json_tokener_success)
+	if (scan_response(body, len, r) != 0)
 	{
-		enum json_tokener_error err = json_tokener_get_error(tok);
-
-		json_object_put(root);
-		json_tokener_free(tok);
+		free(r);
+		return finish(resp, PROTOCOL_MALFORMED, "response is not valid JSON");
+	}
+	if (!r->is_object || !r->has_action || r->code_state != 1)
+	{
+		free(r);
 		return finish(resp, PROTOCOL_MALFORMED,
-					  err == json_tokener_continue ?
-					  "response JSON is truncated" : "response is not valid JSON");
+					  "response lacks ActionStatus or ErrorCode");
 	}
-	/* only whitespace may follow the document */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
-	{
-		if (body[i] != ' ' && body[i] != '\n' && body[i] != '\r' && body[i] != '\t')
-		{
-			json_object_put(root);
-			json_tokener_free(tok);
-			return finish(resp, PROTOCOL_MALFORMED, "response has data after the JSON document");
-		}
-	}
-	json_tokener_free(tok);
+	resp->error_code = r->code;
 
-	if (!json_object_is_type(root, json_type_object) ||
-		!json_object_object_get_ex(root, "ActionStatus", &field) ||
-		!json_object_is_type(field, json_type_string) ||
-		get_int32(root, "ErrorCode", &resp->error_code) != 0)
-	{
-		outcome = finish(resp, PROTOCOL_MALFORMED,
-						 "response lacks ActionStatus or ErrorCode");
-		goto done;
-	}
-	action = field;
-
-	if (json_object_object_get_ex(root, "ResultItem", &items) &&
-		!json_object_is_type(items, json_type_array))
-		items = NULL;
-
-	arena.cap = info_bytes(root, items);
+	/* room for every string decoded, each with its terminator */
+	arena.cap = len + PROTOCOL_MAX_BATCH + 2;
+	arena.used = 0;
 	arena.base = malloc(arena.cap);
 	if (arena.base == NULL)
 	{
-		outcome = finish(resp, PROTOCOL_NO_MEMORY, NULL);
-		goto done;
+		free(r);
+		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
 	}
 	resp->arena = arena.base;
-	if (json_object_object_get_ex(root, "ErrorInfo", &field) &&
-		json_object_is_type(field, json_type_string))
-	{
-		at = arena_copy(&arena, json_object_get_string(field),
-						(size_t) json_object_get_string_len(field));
-		if (at != SIZE_MAX)
-			resp->error_info = arena.base + at;
-	}
+	if (r->has_info)
+		resp->error_info = arena_decode(&arena, &r->info, NULL);
 
-	if (!string_is(action, "OK") || resp->error_code != 0)
+	if (!jsonscan_string_equals(&r->action, "OK", 2) || resp->error_code != 0)
 	{
-		if (string_is(action, "FAIL") && resp->error_code != 0)
+		if (jsonscan_string_equals(&r->action, "FAIL", 4) && resp->error_code != 0)
 			outcome = finish(resp, PROTOCOL_FAIL, NULL);
 		else
 			outcome = finish(resp, PROTOCOL_MALFORMED,
 							 "ActionStatus and ErrorCode disagree");
 		goto done;
 	}
-
-	if (items == NULL)
+	if (r->items_state != 1)
 	{
 		outcome = finish(resp, PROTOCOL_MALFORMED, "response lacks ResultItem");
 		goto done;
 	}
-	if (json_object_array_length(items) != n)
+	if (r->n_items != n)
 	{
 		outcome = finish(resp, PROTOCOL_MISMATCH,
-						 json_object_array_length(items) < n ?
+						 r->n_items < n ?
 						 "response has fewer ResultItems than UserIDs asked" :
 						 "response has more ResultItems than UserIDs asked");
 		goto done;
@@ -389,24 +535,33 @@ protocol_parse_response(const char *body, size_t len,
 		goto done;
 	}
 	memset(answered, 0, sizeof(answered));
-	n_answers = 0;
 	for (size_t i = 0; i < n; i++)
 	{
-		json_object *item = json_object_array_get_idx(items, i);
-		json_object *uid;
+		item_fields *f = &r->items[i];
 		protocol_item_result *result;
+		const char *uid;
+		size_t		uid_len;
+		char	   *scratch;
 		long		k;
 
-		if (!json_object_is_type(item, json_type_object) ||
-			!json_object_object_get_ex(item, "UserID", &uid) ||
-			!json_object_is_type(uid, json_type_string))
+		if (!f->is_object || !f->has_uid)
 		{
 			outcome = finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
 			goto done;
 		}
-		k = match_asked(json_object_get_string(uid),
-						(size_t) json_object_get_string_len(uid), i,
-						ids, id_lens, n, answered);
+		if (f->uid.escaped)
+		{
+			/* decoded into the arena's free space, not kept */
+			scratch = arena.base + arena.used;
+			uid_len = jsonscan_string_decode(&f->uid, scratch, arena.cap - arena.used);
+			uid = scratch;
+		}
+		else
+		{
+			uid = f->uid.start + 1;
+			uid_len = (size_t) (f->uid.end - f->uid.start - 2);
+		}
+		k = match_asked(uid, uid_len, i, ids, id_lens, n, answered);
 		if (k < 0)
 		{
 			outcome = finish(resp, PROTOCOL_MISMATCH,
@@ -414,39 +569,27 @@ protocol_parse_response(const char *body, size_t len,
 			goto done;
 		}
 		answered[k] = 1;
-		n_answers++;
 		result = &resp->items[k];
 		result->result_info = "";
-		if (get_int32(item, "ResultCode", &result->result_code) != 0)
+		if (f->code_state != 1)
 		{
 			outcome = finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks an integer ResultCode");
 			goto done;
 		}
-		if (json_object_object_get_ex(item, "ResultInfo", &field) &&
-			json_object_is_type(field, json_type_string))
-		{
-			result->result_info_len = (size_t) json_object_get_string_len(field);
-			at = arena_copy(&arena, json_object_get_string(field),
-							result->result_info_len);
-			if (at == SIZE_MAX)
-			{
-				outcome = finish(resp, PROTOCOL_NO_MEMORY, NULL);
-				goto done;
-			}
-			result->result_info = arena.base + at;
-		}
+		result->result_code = f->code;
+		if (f->has_info)
+			result->result_info = arena_decode(&arena, &f->info, &result->result_info_len);
 		if (result->result_code == 0)
 		{
-			if (!json_object_object_get_ex(item, "AccountStatus", &field) ||
-				!json_object_is_type(field, json_type_string))
+			if (!f->has_status)
 			{
 				outcome = finish(resp, PROTOCOL_MALFORMED,
 								 "a successful ResultItem lacks AccountStatus");
 				goto done;
 			}
-			if (string_is(field, "Imported"))
+			if (jsonscan_string_equals(&f->status, "Imported", 8))
 				result->status = PROTOCOL_STATUS_IMPORTED;
-			else if (string_is(field, "NotImported"))
+			else if (jsonscan_string_equals(&f->status, "NotImported", 11))
 				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
 			else
 			{
@@ -457,11 +600,11 @@ protocol_parse_response(const char *body, size_t len,
 		}
 	}
 	/* n items, each matched to a distinct asked ID: every ID answered once */
-	resp->n_items = n_answers;
+	resp->n_items = n;
 	outcome = finish(resp, PROTOCOL_OK, NULL);
 
 done:
-	json_object_put(root);
+	free(r);
 	return outcome;
 }
 

@@ -1,7 +1,7 @@
 /*
  * protocol.h - the account_check wire format.
  *
- * Plain C + json-c, no PostgreSQL headers: shared by the extension, imsim,
+ * Plain C (with jsonscan.c), no PostgreSQL headers: shared by the extension, imsim,
  * the unit tests and the fuzzers.  Builds the request body for one batch of
  * UserIDs and turns a response body into per-ID results, checking that the
  * response answers exactly the UserIDs that were asked.

@@ -1,7 +1,7 @@
 /*
  * checkbody.h - the account_check request body parser of imsim.
  *
- * A strict RFC 8259 JSON parser specialised for
+ * A strict RFC 8259 JSON parser (src/jsonscan.c) specialised for
  * {"CheckItem":[{"UserID":"..."},...]}: it validates the whole document,
  * allocates nothing, and decodes the UserID strings in place (a decoded
  * JSON string is never longer than its escaped form).  json-c spent most
@@ -9,7 +9,7 @@
  *
  * Semantics (the README documents them as imsim's behaviour):
  *  - whitespace is space, tab, CR, LF; nothing but whitespace may follow
- *    the document; nesting deeper than CHECKBODY_MAX_DEPTH is invalid;
+ *    the document; nesting deeper than JSONSCAN_MAX_DEPTH is invalid;
  *  - strings must not contain raw control characters (< 0x20); escapes are
  *    \" \\ \/ \b \f \n \r \t \uXXXX; a surrogate pair becomes one UTF-8
  *    sequence, a lone surrogate becomes U+FFFD; other bytes (including
@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHECKBODY_MAX_DEPTH 64
 #define CHECKBODY_MAX_ITEMS 100
 
 typedef enum checkbody_result
