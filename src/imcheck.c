@@ -63,7 +63,7 @@ _PG_init(void)
 typedef struct distinct_set
 {
 	uint32	   *slots;			/* distinct index + 1; 0 = empty */
-	uint32		mask;
+	uint32		capacity;		/* 1.25 x the elements: memory matters at 10^6 */
 } distinct_set;
 
 static inline const char *
@@ -82,7 +82,10 @@ distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
 {
 	const char *id = VARDATA_ANY(element);
 	size_t		len = VARSIZE_ANY_EXHDR(element);
-	uint32		pos = hash_bytes((const unsigned char *) id, (int) len) & set->mask;
+	uint32		hash = hash_bytes((const unsigned char *) id, (int) len);
+
+	/* maps the hash onto [0, capacity) without a division */
+	uint32		pos = (uint32) (((uint64) hash * set->capacity) >> 32);
 
 	for (;;)
 	{
@@ -103,7 +106,8 @@ distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
 			*added = false;
 			return entry - 1;
 		}
-		pos = (pos + 1) & set->mask;
+		if (++pos == set->capacity)
+			pos = 0;
 	}
 }
 
@@ -164,10 +168,10 @@ im_account_check(PG_FUNCTION_ARGS)
 	input_to_distinct = palloc(sizeof(uint32) * nitems);
 	offsets = palloc(sizeof(uint32) * nitems);
 	job.offsets = offsets;
-	for (capacity = 16; capacity < (uint32) nitems * 2; capacity <<= 1)
-		;
+	/* linear probing stays short at a load of 0.8 */
+	capacity = (uint32) nitems + (uint32) nitems / 4 + 16;
 	set.slots = palloc_extended(sizeof(uint32) * (Size) capacity, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	set.mask = capacity - 1;
+	set.capacity = capacity;
 
 	ptr = data;
 	for (int i = 0; i < nitems; i++)
