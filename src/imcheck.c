@@ -59,18 +59,24 @@ _PG_init(void)
 			 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server.")));
 }
 
-/* Open-addressing set of the distinct UserIDs, built once per statement. */
+/*
+ * Open-addressing set of the distinct UserIDs, built once per statement.
+ * A slot holds the distinct index + 1 in its low SLOT_INDEX_BITS bits (0 =
+ * empty) and the top bits of the hash above them, so that most probes of
+ * other IDs are rejected without touching the array (at 10^6 IDs each
+ * such touch is a cache miss).
+ */
+#define SLOT_INDEX_BITS 25		/* MAX_USERIDS < 2^25 */
+#define SLOT_INDEX_MASK ((1u << SLOT_INDEX_BITS) - 1)
+#define SLOT_TAG(hash) ((hash) & ~SLOT_INDEX_MASK)
+
+StaticAssertDecl(MAX_USERIDS < SLOT_INDEX_MASK, "slot index too narrow");
+
 typedef struct distinct_set
 {
-	uint32	   *slots;			/* distinct index + 1; 0 = empty */
-	uint32		capacity;		/* 1.25 x the elements: memory matters at 10^6 */
+	uint32	   *slots;
+	uint32		capacity;		/* twice the elements: probes stay short */
 } distinct_set;
-
-static inline const char *
-element_at(const char *data, uint32 offset)
-{
-	return data + offset;
-}
 
 /*
  * Finds the element's distinct index, adding it if new.  Returns the index
@@ -83,6 +89,7 @@ distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
 	const char *id = VARDATA_ANY(element);
 	size_t		len = VARSIZE_ANY_EXHDR(element);
 	uint32		hash = hash_bytes((const unsigned char *) id, (int) len);
+	uint32		tag = SLOT_TAG(hash);
 
 	/* maps the hash onto [0, capacity) without a division */
 	uint32		pos = (uint32) (((uint64) hash * set->capacity) >> 32);
@@ -90,21 +97,25 @@ distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
 	for (;;)
 	{
 		uint32		entry = set->slots[pos];
-		const char *other;
 
 		if (entry == 0)
 		{
 			offsets[*n_distinct] = (uint32) (element - data);
-			set->slots[pos] = ++(*n_distinct);
+			set->slots[pos] = tag | ++(*n_distinct);
 			*added = true;
 			return *n_distinct - 1;
 		}
-		other = element_at(data, offsets[entry - 1]);
-		if (VARSIZE_ANY_EXHDR(other) == len &&
-			memcmp(VARDATA_ANY(other), id, len) == 0)
+		if (SLOT_TAG(entry) == tag)
 		{
-			*added = false;
-			return entry - 1;
+			uint32		index = (entry & SLOT_INDEX_MASK) - 1;
+			const char *other = data + offsets[index];
+
+			if (VARSIZE_ANY_EXHDR(other) == len &&
+				memcmp(VARDATA_ANY(other), id, len) == 0)
+			{
+				*added = false;
+				return index;
+			}
 		}
 		if (++pos == set->capacity)
 			pos = 0;
@@ -168,8 +179,7 @@ im_account_check(PG_FUNCTION_ARGS)
 	input_to_distinct = palloc(sizeof(uint32) * nitems);
 	offsets = palloc(sizeof(uint32) * nitems);
 	job.offsets = offsets;
-	/* linear probing stays short at a load of 0.8 */
-	capacity = (uint32) nitems + (uint32) nitems / 4 + 16;
+	capacity = (uint32) nitems * 2 + 16;
 	set.slots = palloc_extended(sizeof(uint32) * (Size) capacity, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	set.capacity = capacity;
 

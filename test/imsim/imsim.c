@@ -243,6 +243,7 @@ static struct
 	int			rule_even;
 	idset		imported;
 	int			verbose;
+	int			no_id_stats;	/* skip the distinct-ID set (throughput runs) */
 } fixed;
 
 /* changeable at run time: g.lock guards everything here */
@@ -779,7 +780,7 @@ stats_record(const char *code_key, const char *fault_name,
 		uint64_t	call = ++st.call_seq;
 
 		st.items += n;
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n && !fixed.no_id_stats; i++)
 		{
 			int			inserted;
 			idset_entry *e = idset_upsert(&st.ids, ids[i], lens[i], hashes[i],
@@ -819,6 +820,8 @@ static void
 stats_json(protocol_buffer *b)
 {
 	char		tmp[512];
+	char		distinct[32];
+	char		repeated[32];
 	uint64_t	max_cps;
 
 	pthread_mutex_lock(&g.lock);
@@ -831,12 +834,21 @@ stats_json(protocol_buffer *b)
 	append_counters(b, st.by_code, st.n_by_code);
 	protocol_buffer_append(b, ",\"faults\":", 10);
 	append_counters(b, st.faults, st.n_faults);
+	/* without the distinct-ID set (--no-id-stats) its figures are null */
+	if (fixed.no_id_stats)
+		snprintf(distinct, sizeof(distinct), "null");
+	else
+		snprintf(distinct, sizeof(distinct), "%zu", st.ids.count);
+	if (fixed.no_id_stats)
+		snprintf(repeated, sizeof(repeated), "null");
+	else
+		snprintf(repeated, sizeof(repeated), "%" PRIu64, st.repeated_ids);
 	snprintf(tmp, sizeof(tmp),
-			 ",\"items\":%" PRIu64 ",\"distinct_ids\":%zu,\"repeated_ids\":%" PRIu64
+			 ",\"items\":%" PRIu64 ",\"distinct_ids\":%s,\"repeated_ids\":%s"
 			 ",\"max_calls_per_second\":%" PRIu64 ",\"max_in_flight\":%" PRIu64
 			 ",\"in_flight\":%" PRIu64 ",\"connections\":%" PRIu64
 			 ",\"connections_open\":%" PRIu64 "}",
-			 st.items, st.ids.count, st.repeated_ids, max_cps,
+			 st.items, distinct, repeated, max_cps,
 			 st.max_in_flight, st.in_flight, st.connections,
 			 st.connections_open);
 	protocol_buffer_append(b, tmp, strlen(tmp));
@@ -1921,6 +1933,8 @@ usage(FILE *out)
 		  "  --print-usersig      print a UserSig for --identifier made with --secret-key\n"
 		  "                       and --sdkappid (time now, --usersig-expire), then exit\n"
 		  "  --usersig-expire S   lifetime for --print-usersig (default 86400)\n"
+		  "  --no-id-stats        don't keep the set of UserIDs seen (distinct_ids and\n"
+		  "                       repeated_ids are null); for throughput runs\n"
 		  "  --verbose            log libmicrohttpd's messages to stderr\n"
 		  "  --help               this text\n", out);
 }
@@ -1931,7 +1945,7 @@ enum
 	OPT_IMPORTED, OPT_RULE, OPT_RATE, OPT_LATENCY, OPT_JITTER, OPT_FAULT,
 	OPT_BUDGET, OPT_SEED, OPT_STALL, OPT_MAX_BODY, OPT_THREADS,
 	OPT_CONN_TIMEOUT, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PRINT_USERSIG,
-	OPT_USERSIG_EXPIRE, OPT_VERBOSE, OPT_HELP
+	OPT_USERSIG_EXPIRE, OPT_VERBOSE, OPT_NO_ID_STATS, OPT_HELP
 };
 
 int
@@ -1959,6 +1973,7 @@ main(int argc, char **argv)
 		{"print-usersig", no_argument, NULL, OPT_PRINT_USERSIG},
 		{"usersig-expire", required_argument, NULL, OPT_USERSIG_EXPIRE},
 		{"verbose", no_argument, NULL, OPT_VERBOSE},
+		{"no-id-stats", no_argument, NULL, OPT_NO_ID_STATS},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0}
 	};
@@ -2097,6 +2112,9 @@ main(int argc, char **argv)
 			case OPT_USERSIG_EXPIRE:
 				if (!parse_i64_arg(optarg, 0, INT32_MAX, &usersig_expire))
 					die("--usersig-expire must be in 0..%d", INT32_MAX);
+				break;
+			case OPT_NO_ID_STATS:
+				fixed.no_id_stats = 1;
 				break;
 			case OPT_VERBOSE:
 				fixed.verbose = 1;

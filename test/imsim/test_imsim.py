@@ -1020,6 +1020,19 @@ def stats_fields_and_reset():
         s.stop()
 
 
+@test
+def no_id_stats_keeps_counting_without_the_id_set():
+    s = Sim("--rate-limit", "0", "--no-id-stats")
+    try:
+        assert_ok(s.call(["a", "b"]), ["a", "b"])
+        assert_ok(s.call(["b", "c"]), ["b", "c"])
+        st = s.stats()
+        assert st["calls"] == 2 and st["items"] == 4, st
+        assert st["distinct_ids"] is None and st["repeated_ids"] is None, st
+    finally:
+        s.stop()
+
+
 def raw_exchange(port, data, timeout=5):
     so = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
