@@ -128,14 +128,7 @@ typedef struct call_outcome
 	bool		from_api;		/* code is the API's ErrorCode */
 } call_outcome;
 
-static int64_t
-monotonic_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+#define monotonic_us() ratelimit_monotonic_us()
 
 static size_t
 collect_reply(char *data, size_t size, size_t nmemb, void *userdata)
@@ -700,15 +693,25 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 {
 	call_outcome out;
 	curl_off_t	pretransfer_us = 0;
+	curl_off_t	total_us = 0;
 
 	curl_multi_remove_handle(engine.multi, slot->easy);
 	slot->busy = false;
 	rs->in_flight--;
 
-	/* the call reached the service no earlier than when it was sent */
+	/*
+	 * The call reached the service no earlier than when it was sent.  curl
+	 * times the transfer from when it took it up, which can be later than
+	 * started_us when this process was not running; counting back from now
+	 * (at or after the transfer's end) gives a send time that is never
+	 * early, which is the safe side for the rate log.
+	 */
 	if (curl_easy_getinfo(slot->easy, CURLINFO_PRETRANSFER_TIME_T,
-						  &pretransfer_us) == CURLE_OK && pretransfer_us > 0)
-		ratelimit_refine(slot->ticket, slot->started_us + pretransfer_us);
+						  &pretransfer_us) == CURLE_OK &&
+		curl_easy_getinfo(slot->easy, CURLINFO_TOTAL_TIME_T,
+						  &total_us) == CURLE_OK && pretransfer_us > 0)
+		ratelimit_refine(slot->ticket,
+						 Max(slot->started_us, monotonic_us() - total_us) + pretransfer_us);
 
 	out = judge_call(rs, slot, rc);
 	switch (out.verdict)
@@ -801,6 +804,7 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 		int			retry_index;
 		int64_t		ready_at;
 		int64_t		wait;
+		int64_t		started;
 		ratelimit_ticket ticket;
 		call_slot  *slot;
 
@@ -809,7 +813,7 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 			wake_at = Min(wake_at, ready_at);
 			break;
 		}
-		wait = ratelimit_try_acquire(rs->cfg->rate_limit, now, &ticket);
+		wait = ratelimit_try_acquire(rs->cfg->rate_limit, &started, &ticket);
 		if (wait > 0)
 		{
 			wake_at = Min(wake_at, now + wait);
@@ -822,7 +826,7 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
 			rs->next_fresh++;
-		start_call(rs, slot, batch, attempt, ticket, now);
+		start_call(rs, slot, batch, attempt, ticket, started);
 	}
 	return wake_at;
 }

@@ -8,6 +8,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "storage/ipc.h"
@@ -86,19 +88,40 @@ the_log(void)
 }
 
 int64_t
-ratelimit_try_acquire(int rate, int64_t now_us, ratelimit_ticket *ticket)
+ratelimit_monotonic_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 {
 	call_log   *log;
 	int64_t		wait = 0;
+	int64_t		now_us;
 
 	*ticket = UINT64_MAX;
 	if (rate <= 0)
+	{
+		*start_us = ratelimit_monotonic_us();
 		return 0;
+	}
 	if (rate > RATELIMIT_MAX_RATE)
 		rate = RATELIMIT_MAX_RATE;
 	log = the_log();
 	if (log == shared_log)
 		SpinLockAcquire(&log->mutex);
+
+	/*
+	 * Read the clock under the lock: sessions then record their starts in
+	 * the order they happen, and a session that was not running for a while
+	 * does not record a time from before its pause.
+	 */
+	now_us = ratelimit_monotonic_us();
+	*start_us = now_us;
 	if (log->count >= (uint64_t) rate)
 	{
 		/* the rate-th most recent start must be a window ago */
@@ -144,12 +167,22 @@ ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us)
 	log = the_log();
 	if (log == shared_log)
 		SpinLockAcquire(&log->mutex);
-	if (ticket + RATELIMIT_MAX_RATE > log->count)
-	{
-		int64_t    *slot = &log->starts[ticket % RATELIMIT_MAX_RATE];
 
-		if (sent_us > *slot)
-			*slot = sent_us;
+	/*
+	 * Move the call's time later, and every call recorded after it that is
+	 * now earlier: the check in ratelimit_try_acquire pairs calls by their
+	 * place in the log, which is sound only while times never decrease
+	 * along it.  Later calls were recorded while this one was in flight,
+	 * so this touches at most the calls in flight since it started.
+	 */
+	for (uint64_t i = ticket;
+		 i < log->count && i + RATELIMIT_MAX_RATE > log->count; i++)
+	{
+		int64_t    *slot = &log->starts[i % RATELIMIT_MAX_RATE];
+
+		if (*slot >= sent_us)
+			break;
+		*slot = sent_us;
 	}
 	if (log == shared_log)
 		SpinLockRelease(&log->mutex);

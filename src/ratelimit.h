@@ -34,13 +34,16 @@ extern void ratelimit_request_shared(void);
 /* Whether calls are paced together with the other sessions. */
 extern bool ratelimit_is_shared(void);
 
+/* CLOCK_MONOTONIC in microseconds: the same clock in every process. */
+extern int64_t ratelimit_monotonic_us(void);
+
 /*
- * Asks to start a call at now_us (CLOCK_MONOTONIC) under a limit of rate
- * calls per window (0 = unlimited).  Returns 0 and records the call
- * (setting *ticket) when it may start; otherwise returns how many
+ * Asks to start a call now under a limit of rate calls per window (0 =
+ * unlimited).  Returns 0, records the call and sets *start_us (the time
+ * recorded) and *ticket when it may start; otherwise returns how many
  * microseconds to wait before asking again.
  */
-extern int64_t ratelimit_try_acquire(int rate, int64_t now_us,
+extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
 									 ratelimit_ticket *ticket);
 
 /*
