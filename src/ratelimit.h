@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The window, in microseconds: one second plus a margin for delivery. */
-#define RATELIMIT_WINDOW_US (1000 * 1000 + 10 * 1000)
+#define RATELIMIT_WINDOW_US (1000 * 1000 + 20 * 1000)
 
 /* The largest imcheck.rate_limit; the log holds this many starts. */
 #define RATELIMIT_MAX_RATE 100000
