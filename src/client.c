@@ -45,7 +45,7 @@
 #define MAX_SLOTS 256
 
 #define BACKOFF_BASE_MS 100
-#define BACKOFF_RATE_LIMITED_MS 250
+#define BACKOFF_RATE_LIMITED_MS 1000
 #define BACKOFF_CAP_MS 10000
 
 const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS] = {
