@@ -5,12 +5,12 @@
 
 MODULE_big = imcheck
 OBJS = src/imcheck.o src/settings.o src/client.o src/ratelimit.o \
-       src/usersig.o src/protocol.o src/jsonscan.o
+       src/usersig.o src/protocol.o src/jsonscan.o src/stats.o
 EXTENSION = imcheck
-DATA = sql/imcheck--1.0.sql
+DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql
 PGFILEDESC = "imcheck - Tencent Cloud Chat account_check from SQL"
 
-REGRESS = setup basic errors cancel tls privileges
+REGRESS = setup basic errors cancel tls privileges operations
 REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib

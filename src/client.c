@@ -34,6 +34,7 @@
 #include "client.h"
 #include "protocol.h"
 #include "ratelimit.h"
+#include "stats.h"
 
 /* never sleep longer than this without checking for interrupts */
 #define POLL_CAP_MS 20
@@ -342,6 +343,7 @@ start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 	slot->busy = true;
 	rs->in_flight++;
 	job->calls++;
+	imcheck_stats_call_started();
 }
 
 /* Text from the network, made safe to store as text in this database. */
@@ -694,6 +696,7 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 	call_outcome out;
 	curl_off_t	pretransfer_us = 0;
 	curl_off_t	total_us = 0;
+	long		connects = 0;
 
 	curl_multi_remove_handle(engine.multi, slot->easy);
 	slot->busy = false;
@@ -713,16 +716,23 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 		ratelimit_refine(slot->ticket,
 						 Max(slot->started_us, monotonic_us() - total_us) + pretransfer_us);
 
+	curl_easy_getinfo(slot->easy, CURLINFO_NUM_CONNECTS, &connects);
+
 	out = judge_call(rs, slot, rc);
 	switch (out.verdict)
 	{
 		case VERDICT_DONE:
+			imcheck_stats_call_finished(slot->n_ids, connects);
 			rs->batches_done++;
 			return;
 		case VERDICT_FATAL:
+			imcheck_stats_call_finished(0, connects);
+			imcheck_stats_call_failed(out.code);
 			raise_fatal(&out, rs->cfg->usersig_from_key);
 			return;
 		case VERDICT_CALL_FAILED:
+			imcheck_stats_call_finished(slot->n_ids, connects);
+			imcheck_stats_call_failed(out.code);
 			fail_batch(rs, slot, &out);
 			rs->batches_done++;
 			return;
@@ -733,10 +743,14 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
 	if (out.reason != RETRY_USERSIG_RENEWED && slot->attempt >= rs->cfg->max_retries)
 	{
+		imcheck_stats_call_finished(slot->n_ids, connects);
+		imcheck_stats_call_failed(out.code);
 		fail_batch(rs, slot, &out);
 		rs->batches_done++;
 		return;
 	}
+	imcheck_stats_call_finished(0, connects);
+	imcheck_stats_retry(out.reason);
 	Assert(rs->n_retries < rs->cfg->max_concurrency);
 	rs->retries[rs->n_retries].batch = slot->batch;
 	rs->retries[rs->n_retries].attempt =
@@ -874,6 +888,7 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
 	rs.retries = palloc(sizeof(pending_retry) * cfg->max_concurrency);
 
+	imcheck_stats_check_started(job->n);
 	PG_TRY();
 	{
 		while (rs.batches_done < rs.n_batches)
@@ -913,6 +928,8 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	PG_FINALLY();
 	{
 		abandon_in_flight();
+		imcheck_stats_check_ended();
+		imcheck_stats_rate_wait(job->rate_wait_us);
 	}
 	PG_END_TRY();
 

@@ -13,6 +13,10 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -22,6 +26,7 @@
 #include "protocol.h"
 #include "ratelimit.h"
 #include "settings.h"
+#include "stats.h"
 
 PG_MODULE_MAGIC;
 
@@ -33,6 +38,14 @@ PG_MODULE_MAGIC;
 #define MAX_USERIDS 20000000
 
 PG_FUNCTION_INFO_V1(im_account_check);
+PG_FUNCTION_INFO_V1(im_account_check_support);
+PG_FUNCTION_INFO_V1(imcheck_version);
+
+/* the library's version, next to the extension's SQL version */
+#define IMCHECK_LIBRARY_VERSION "1.1"
+
+/* identifies the settings the connections were made for */
+static uint32 last_fingerprint = 0;
 
 void		_PG_init(void);
 
@@ -44,6 +57,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		ratelimit_request_shared();
+		imcheck_stats_request_shared();
 		return;
 	}
 
@@ -120,6 +134,72 @@ distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
 		if (++pos == set->capacity)
 			pos = 0;
 	}
+}
+
+Datum
+imcheck_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(IMCHECK_LIBRARY_VERSION));
+}
+
+/*
+ * Planner support: im_account_check returns one row per array element, so
+ * when the planner can see the array (a constant, a parameter's value in a
+ * custom plan, or ARRAY(SELECT ...), whose subquery it has estimated), the
+ * row estimate is its length instead of the declared ROWS.
+ */
+Datum
+im_account_check_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestRows *req;
+	Node	   *arg;
+
+	if (!IsA(rawreq, SupportRequestRows))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestRows *) rawreq;
+	if (!is_funcclause(req->node) || list_length(((FuncExpr *) req->node)->args) < 1)
+		PG_RETURN_POINTER(NULL);
+	arg = linitial(((FuncExpr *) req->node)->args);
+	if (req->root != NULL)
+		arg = estimate_expression_value(req->root, arg);
+
+	if (IsA(arg, Const) && !((Const *) arg)->constisnull)
+	{
+		ArrayType  *array = DatumGetArrayTypeP(((Const *) arg)->constvalue);
+
+		req->rows = Max(ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array)), 1);
+		PG_RETURN_POINTER(req);
+	}
+	if (IsA(arg, SubPlan) && req->root != NULL &&
+		((SubPlan *) arg)->subLinkType == ARRAY_SUBLINK)
+	{
+		Plan	   *plan = planner_subplan_get_plan(req->root, (SubPlan *) arg);
+
+		req->rows = Max(plan->plan_rows, 1);
+		PG_RETURN_POINTER(req);
+	}
+	/* an uncorrelated ARRAY(SELECT ...) has become an initplan's output */
+	if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXEC &&
+		req->root != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, req->root->init_plans)
+		{
+			SubPlan    *initplan = (SubPlan *) lfirst(lc);
+
+			if (initplan->subLinkType == ARRAY_SUBLINK &&
+				list_member_int(initplan->setParam, ((Param *) arg)->paramid))
+			{
+				Plan	   *plan = planner_subplan_get_plan(req->root, initplan);
+
+				req->rows = Max(plan->plan_rows, 1);
+				PG_RETURN_POINTER(req);
+			}
+		}
+	}
+	PG_RETURN_POINTER(NULL);
 }
 
 Datum
@@ -212,6 +292,15 @@ im_account_check(PG_FUNCTION_ARGS)
 
 	imcheck_resolve_config(&cfg);
 
+	/*
+	 * After a reload that changed the credential or where calls go, drop
+	 * the connections made for the old one (the UserSig cache notices by
+	 * itself).
+	 */
+	if (last_fingerprint != 0 && cfg.fingerprint != last_fingerprint)
+		imcheck_client_reset();
+	last_fingerprint = cfg.fingerprint;
+
 	job.array_data = data;
 	job.raise_on_error = raise_on_error;
 	job.result_code = palloc0(sizeof(int32) * job.n);
@@ -223,10 +312,11 @@ im_account_check(PG_FUNCTION_ARGS)
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, started);
 
-	ereport(DEBUG1,
-			(errmsg_internal("imcheck: checked %d UserIDs (%u distinct) in %u calls, %u retries, %u failed calls, %.0f ms",
-							 nitems, job.n, job.calls, job.retries,
-							 job.failed_calls, INSTR_TIME_GET_MILLISEC(elapsed))));
+	ereport(imcheck_log_level,
+			(errmsg("imcheck checked %d UserIDs (%u distinct) in %u calls, %u retries, %u failed calls, %.0f ms",
+					nitems, job.n, job.calls, job.retries,
+					job.failed_calls, INSTR_TIME_GET_MILLISEC(elapsed)),
+			 errhidestmt(true)));
 
 	/* one row per input element, in input order */
 	imported_text = CStringGetTextDatum("Imported");

@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/guc.h"
@@ -74,6 +75,20 @@ static int	max_retries_setting = 3;
 static int	rate_limit_setting = 100;
 static int	max_concurrency_setting = 16;
 static int	batch_size_setting = 100;
+int			imcheck_log_level = LOG;
+
+static const struct config_enum_entry log_level_options[] = {
+	{"debug5", DEBUG5, false},
+	{"debug4", DEBUG4, false},
+	{"debug3", DEBUG3, false},
+	{"debug2", DEBUG2, false},
+	{"debug1", DEBUG1, false},
+	{"debug", DEBUG2, true},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"log", LOG, false},
+	{NULL, 0, false}
+};
 
 /*
  * The UserSig generated from the secret key, kept per backend.  It is
@@ -286,6 +301,13 @@ imcheck_define_settings(void)
 							&batch_size_setting, 100, 1, 100,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("imcheck.log_level",
+							 "Level of the line logged for each im_account_check statement.",
+							 "The line says how many UserIDs were checked in how many calls, with how many retries, in how long.",
+							 &imcheck_log_level, LOG, log_level_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("imcheck");
 }
@@ -522,6 +544,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 	{
 		usersig = generated_usersig(key, sdkappid, false);
 		cfg->usersig_from_key = true;
+		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
 		explicit_bzero(key, strlen(key));
 		pfree(key);
 	}
@@ -536,6 +559,21 @@ imcheck_resolve_config(imcheck_config *cfg)
 				 errmsg("none of \"imcheck.secret_key\", \"imcheck.secret_key_file\" and \"imcheck.usersig\" is set"),
 				 errhint("Set \"imcheck.secret_key_file\" (or \"imcheck.secret_key\") in postgresql.conf.")));
 	build_url_prefix(cfg, usersig);
+
+	/* the key (above) or static UserSig, the app, the admin, the endpoint */
+	if (!cfg->usersig_from_key)
+		cfg->fingerprint = hash_bytes((const unsigned char *) usersig, (int) strlen(usersig));
+	cfg->fingerprint = hash_combine(cfg->fingerprint,
+									hash_bytes((const unsigned char *) cfg->base_url,
+											   (int) strlen(cfg->base_url)));
+	cfg->fingerprint = hash_combine(cfg->fingerprint,
+									hash_bytes((const unsigned char *) identifier_setting,
+											   (int) strlen(identifier_setting)));
+	cfg->fingerprint = hash_combine(cfg->fingerprint, (uint32) sdkappid);
+	if (cfg->ca_file)
+		cfg->fingerprint = hash_combine(cfg->fingerprint,
+										hash_bytes((const unsigned char *) cfg->ca_file,
+												   (int) strlen(cfg->ca_file)));
 
 	cfg->timeout_ms = timeout_setting;
 	cfg->max_retries = max_retries_setting;

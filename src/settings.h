@@ -24,7 +24,11 @@ typedef struct imcheck_config
 	int			rate_limit;		/* calls per second, 0 = unlimited */
 	int			max_concurrency;
 	int			batch_size;
+	uint32_t	fingerprint;	/* changes when where or as whom calls go changes */
 } imcheck_config;
+
+/* imcheck.log_level: the level of the one line logged per statement. */
+extern int	imcheck_log_level;
 
 extern void imcheck_define_settings(void);
 

@@ -1,0 +1,335 @@
+/*
+ * stats.c - cumulative counters and progress of running checks (stats.h),
+ * and the SQL functions that show them.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/backendid.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "stats.h"
+
+/* distinct failure codes remembered; later ones are counted as "other" */
+#define FAILURE_CODES 32
+
+typedef struct check_progress
+{
+	volatile int pid;			/* 0: no check running */
+	volatile TimestampTz started;
+	volatile uint32 ids_total;
+	volatile uint32 ids_done;
+	volatile uint32 calls;
+	volatile int32 in_flight;
+} check_progress;
+
+typedef struct shared_stats
+{
+	pg_atomic_uint64 checks;
+	pg_atomic_uint64 calls;
+	pg_atomic_uint64 user_ids;
+	pg_atomic_uint64 retries[IMCHECK_RETRY_REASONS];
+	pg_atomic_uint64 failed_calls;
+	pg_atomic_uint64 rate_wait_us;
+	pg_atomic_uint64 connections;
+	slock_t		mutex;			/* protects failures */
+	int32		failure_code[FAILURE_CODES];
+	uint64		failure_count[FAILURE_CODES];
+	uint64		failures_other;
+	TimestampTz reset_at;
+	int			n_slots;
+	check_progress progress[FLEXIBLE_ARRAY_MEMBER];
+} shared_stats;
+
+static shared_stats *stats = NULL;
+static check_progress *my_progress = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+stats_size(int n_slots)
+{
+	return add_size(offsetof(shared_stats, progress),
+					mul_size(sizeof(check_progress), n_slots));
+}
+
+static void
+init_stats(shared_stats *s, int n_slots)
+{
+	memset(s, 0, stats_size(n_slots));
+	pg_atomic_init_u64(&s->checks, 0);
+	pg_atomic_init_u64(&s->calls, 0);
+	pg_atomic_init_u64(&s->user_ids, 0);
+	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
+		pg_atomic_init_u64(&s->retries[i], 0);
+	pg_atomic_init_u64(&s->failed_calls, 0);
+	pg_atomic_init_u64(&s->rate_wait_us, 0);
+	pg_atomic_init_u64(&s->connections, 0);
+	SpinLockInit(&s->mutex);
+	s->reset_at = GetCurrentTimestamp();
+	s->n_slots = n_slots;
+}
+
+static void
+stats_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(stats_size(MaxBackends)));
+}
+
+static void
+stats_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	stats = ShmemInitStruct("imcheck statistics", stats_size(MaxBackends), &found);
+	if (!found)
+		init_stats(stats, MaxBackends);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+imcheck_stats_request_shared(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = stats_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = stats_shmem_startup;
+}
+
+/* The counters: shared, or this session's own when not preloaded. */
+static shared_stats *
+the_stats(void)
+{
+	if (stats == NULL)
+	{
+		stats = MemoryContextAlloc(TopMemoryContext, stats_size(1));
+		init_stats(stats, 1);
+	}
+	return stats;
+}
+
+static check_progress *
+progress_slot(void)
+{
+	shared_stats *s = the_stats();
+
+	if (s->n_slots == 1)
+		return &s->progress[0];
+	if (MyBackendId >= 1 && MyBackendId <= s->n_slots)
+		return &s->progress[MyBackendId - 1];
+	return NULL;
+}
+
+void
+imcheck_stats_check_started(uint32 n_ids)
+{
+	shared_stats *s = the_stats();
+
+	pg_atomic_fetch_add_u64(&s->checks, 1);
+	pg_atomic_fetch_add_u64(&s->user_ids, n_ids);
+	my_progress = progress_slot();
+	if (my_progress == NULL)
+		return;
+	my_progress->started = GetCurrentTimestamp();
+	my_progress->ids_total = n_ids;
+	my_progress->ids_done = 0;
+	my_progress->calls = 0;
+	my_progress->in_flight = 0;
+	pg_write_barrier();
+	my_progress->pid = MyProcPid;
+}
+
+void
+imcheck_stats_check_ended(void)
+{
+	if (my_progress != NULL)
+		my_progress->pid = 0;
+	my_progress = NULL;
+}
+
+void
+imcheck_stats_call_started(void)
+{
+	pg_atomic_fetch_add_u64(&the_stats()->calls, 1);
+	if (my_progress != NULL)
+	{
+		my_progress->calls++;
+		my_progress->in_flight++;
+	}
+}
+
+void
+imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
+{
+	if (connections_opened > 0)
+		pg_atomic_fetch_add_u64(&the_stats()->connections, (uint64) connections_opened);
+	if (my_progress != NULL)
+	{
+		my_progress->in_flight--;
+		my_progress->ids_done += ids_done;
+	}
+}
+
+void
+imcheck_stats_retry(imcheck_retry_reason reason)
+{
+	pg_atomic_fetch_add_u64(&the_stats()->retries[reason], 1);
+}
+
+void
+imcheck_stats_call_failed(int32 code)
+{
+	shared_stats *s = the_stats();
+	int			i;
+
+	pg_atomic_fetch_add_u64(&s->failed_calls, 1);
+	SpinLockAcquire(&s->mutex);
+	for (i = 0; i < FAILURE_CODES; i++)
+	{
+		if (s->failure_count[i] == 0)
+			s->failure_code[i] = code;
+		if (s->failure_code[i] == code)
+		{
+			s->failure_count[i]++;
+			break;
+		}
+	}
+	if (i == FAILURE_CODES)
+		s->failures_other++;
+	SpinLockRelease(&s->mutex);
+}
+
+void
+imcheck_stats_rate_wait(int64 us)
+{
+	if (us > 0)
+		pg_atomic_fetch_add_u64(&the_stats()->rate_wait_us, (uint64) us);
+}
+
+static void
+put_counter(ReturnSetInfo *rsinfo, const char *name, uint64 value)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int64GetDatum((int64) value);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+PG_FUNCTION_INFO_V1(imcheck_stats);
+
+/* imcheck_stats() -> (name text, value bigint): the cumulative counters. */
+Datum
+imcheck_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	shared_stats *s = the_stats();
+	int32		codes[FAILURE_CODES];
+	uint64		counts[FAILURE_CODES];
+	uint64		other;
+
+	InitMaterializedSRF(fcinfo, 0);
+	put_counter(rsinfo, "checks", pg_atomic_read_u64(&s->checks));
+	put_counter(rsinfo, "calls", pg_atomic_read_u64(&s->calls));
+	put_counter(rsinfo, "user_ids", pg_atomic_read_u64(&s->user_ids));
+	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
+	{
+		char		name[64];
+
+		snprintf(name, sizeof(name), "retries_%s", imcheck_retry_reason_names[i]);
+		put_counter(rsinfo, name, pg_atomic_read_u64(&s->retries[i]));
+	}
+	put_counter(rsinfo, "failed_calls", pg_atomic_read_u64(&s->failed_calls));
+	put_counter(rsinfo, "rate_wait_ms", pg_atomic_read_u64(&s->rate_wait_us) / 1000);
+	put_counter(rsinfo, "connections_opened", pg_atomic_read_u64(&s->connections));
+
+	SpinLockAcquire(&s->mutex);
+	memcpy(codes, s->failure_code, sizeof(codes));
+	memcpy(counts, s->failure_count, sizeof(counts));
+	other = s->failures_other;
+	SpinLockRelease(&s->mutex);
+	for (int i = 0; i < FAILURE_CODES && counts[i] > 0; i++)
+	{
+		char		name[64];
+
+		snprintf(name, sizeof(name), "failed_calls_code_%d", codes[i]);
+		put_counter(rsinfo, name, counts[i]);
+	}
+	if (other > 0)
+		put_counter(rsinfo, "failed_calls_code_other", other);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(imcheck_reset_stats);
+
+Datum
+imcheck_reset_stats(PG_FUNCTION_ARGS)
+{
+	shared_stats *s = the_stats();
+
+	pg_atomic_write_u64(&s->checks, 0);
+	pg_atomic_write_u64(&s->calls, 0);
+	pg_atomic_write_u64(&s->user_ids, 0);
+	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
+		pg_atomic_write_u64(&s->retries[i], 0);
+	pg_atomic_write_u64(&s->failed_calls, 0);
+	pg_atomic_write_u64(&s->rate_wait_us, 0);
+	pg_atomic_write_u64(&s->connections, 0);
+	SpinLockAcquire(&s->mutex);
+	memset(s->failure_code, 0, sizeof(s->failure_code));
+	memset(s->failure_count, 0, sizeof(s->failure_count));
+	s->failures_other = 0;
+	s->reset_at = GetCurrentTimestamp();
+	SpinLockRelease(&s->mutex);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(imcheck_progress);
+
+/*
+ * imcheck_progress() -> one row per running check: pid, started, user_ids,
+ * user_ids_done, calls, calls_in_flight.  Read without locks: a row may mix
+ * values from two moments, which is fine for watching progress.
+ */
+Datum
+imcheck_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	shared_stats *s = the_stats();
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < s->n_slots; i++)
+	{
+		check_progress *p = &s->progress[i];
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		int			pid = p->pid;
+
+		if (pid == 0)
+			continue;
+		pg_read_barrier();
+		values[0] = Int32GetDatum(pid);
+		values[1] = TimestampTzGetDatum(p->started);
+		values[2] = Int64GetDatum((int64) p->ids_total);
+		values[3] = Int64GetDatum((int64) p->ids_done);
+		values[4] = Int64GetDatum((int64) p->calls);
+		values[5] = Int32GetDatum(Max(p->in_flight, 0));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * stats.h - what imcheck has done: cumulative counters, and the progress
+ * of the checks running now.
+ *
+ * With the library in shared_preload_libraries both live in shared memory:
+ * counters add up over all sessions since the server started (or the last
+ * imcheck_reset_stats()), and every session can see every running check.
+ * Otherwise each session sees only its own.
+ */
+#ifndef IMCHECK_STATS_H
+#define IMCHECK_STATS_H
+
+#include "postgres.h"
+
+#include "client.h"
+
+/* Called from _PG_init while preloading. */
+extern void imcheck_stats_request_shared(void);
+
+/* A check starts / ends (also on error): the progress slot of this backend. */
+extern void imcheck_stats_check_started(uint32 n_ids);
+extern void imcheck_stats_check_ended(void);
+
+extern void imcheck_stats_call_started(void);
+extern void imcheck_stats_call_finished(uint32 ids_done, long connections_opened);
+extern void imcheck_stats_retry(imcheck_retry_reason reason);
+extern void imcheck_stats_call_failed(int32 code);
+extern void imcheck_stats_rate_wait(int64 us);
+
+#endif							/* IMCHECK_STATS_H */
