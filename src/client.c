@@ -203,7 +203,16 @@ configure_easy(call_slot *slot, const imcheck_config *cfg)
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);	/* NULL: default */
+	/*
+	 * With a CA file, trust only it, not also the system's CA directory.
+	 * Without one, curl's defaults (the system's CAs) stay: handles are made
+	 * anew when imcheck.ca_file changes (see the fingerprint in imcheck.c).
+	 */
+	if (cfg->ca_file)
+	{
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -346,16 +355,25 @@ start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 	imcheck_stats_call_started();
 }
 
-/* Text from the network, made safe to store as text in this database. */
+/*
+ * Text from the network, made safe to store as text in this database and to
+ * show to whoever may read it (no credential echoed back; see imcheck_redact).
+ */
 static char *
-server_text(const char *s, size_t len)
+server_text(const imcheck_config *cfg, const char *s, size_t len)
 {
+	char	   *copy;
+	char	   *safe;
+
 	if (len == 0)
 		return NULL;
 	len = strnlen(s, len);
 	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, (int) len, true))
-		return pstrdup("(ResultInfo is not valid in the database encoding)");
-	return pnstrdup(s, len);
+		return pstrdup("(text from the API is not valid in the database encoding)");
+	copy = pnstrdup(s, len);
+	safe = imcheck_redact(cfg, copy);
+	pfree(copy);
+	return safe;
 }
 
 /* result_info is allocated only once some ID has a non-empty text */
@@ -383,7 +401,7 @@ store_results(run_state *rs, call_slot *slot, const protocol_response *resp)
 		if (item->result_info_len > 0)
 		{
 			ensure_result_info(job);
-			job->result_info[d] = server_text(item->result_info,
+			job->result_info[d] = server_text(rs->cfg, item->result_info,
 											  item->result_info_len);
 		}
 	}
@@ -565,7 +583,7 @@ judge_call(run_state *rs, call_slot *slot, CURLcode rc)
 			break;
 		case PROTOCOL_FAIL:
 			{
-				char	   *info = server_text(resp.error_info,
+				char	   *info = server_text(rs->cfg, resp.error_info,
 											   strlen(resp.error_info));
 
 				out = api_failure(rs, slot, resp.error_code, info);

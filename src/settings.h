@@ -16,6 +16,8 @@ typedef struct imcheck_config
 {
 	char	   *base_url;		/* scheme://host[:port][/prefix], no slash at end */
 	char	   *url_prefix;		/* full URL up to and including "random=" */
+	char	   *usersig;		/* the UserSig in use, and URL-escaped: never */
+	char	   *usersig_escaped;	/* to be shown (see imcheck_redact) */
 	bool		usersig_from_key;	/* generated from imcheck.secret_key */
 	char	   *ca_file;		/* NULL: system CAs */
 	bool		plain_http;		/* the endpoint is http:// */
@@ -44,5 +46,14 @@ extern void imcheck_resolve_config(imcheck_config *cfg);
  * false when the UserSig is static and cannot be renewed.
  */
 extern bool imcheck_renew_usersig(imcheck_config *cfg);
+
+/*
+ * Text that came from the network, made safe to show: an endpoint that
+ * echoes the request (a gateway's error page, a broken deployment) would
+ * otherwise hand the admin UserSig to whoever reads an error or a row.
+ * Replaces the UserSig (raw or URL-escaped) and the value of any usersig=
+ * parameter with "(redacted)".  Returns a palloc'd string.
+ */
+extern char *imcheck_redact(const imcheck_config *cfg, const char *text);
 
 #endif							/* IMCHECK_SETTINGS_H */
