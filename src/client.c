@@ -105,8 +105,11 @@ typedef struct run_state
 	uint32		next_fresh;		/* next batch never tried */
 	uint32		batches_done;
 	int			in_flight;
-	pending_retry *retries;		/* at most max_concurrency waiting */
+	pending_retry *retries;		/* fresh batches go on while earlier ones wait
+								 * out their backoff, so any number of them
+								 * (one per batch at most) may wait: grows */
 	int			n_retries;
+	int			retries_cap;
 	int			usersig_generation;
 	int			usersig_renewals;
 } run_state;
@@ -769,7 +772,11 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 	}
 	imcheck_stats_call_finished(0, connects);
 	imcheck_stats_retry(out.reason);
-	Assert(rs->n_retries < rs->cfg->max_concurrency);
+	if (rs->n_retries == rs->retries_cap)
+	{
+		rs->retries_cap *= 2;
+		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
+	}
 	rs->retries[rs->n_retries].batch = slot->batch;
 	rs->retries[rs->n_retries].attempt =
 		slot->attempt + (out.reason == RETRY_USERSIG_RENEWED ? 0 : 1);
@@ -904,7 +911,8 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	rs.cfg = cfg;
 	rs.job = job;
 	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
-	rs.retries = palloc(sizeof(pending_retry) * cfg->max_concurrency);
+	rs.retries_cap = cfg->max_concurrency * 2;
+	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
 
 	imcheck_stats_check_started(job->n);
 	PG_TRY();
