@@ -68,6 +68,14 @@ imcheck_tmpdir() {
 	IMCHECK_TMPDIRS+=("$IMCHECK_TMP")
 }
 
+# imcheck_write_key_file PATH KEY: the key in a file only the server's user
+# can read, as README recommends (imcheck.secret_key_file).
+imcheck_write_key_file() {
+	printf '%s\n' "$2" >"$1" &&
+		chown postgres:postgres "$1" &&
+		chmod 600 "$1"
+}
+
 # imcheck_start_imsim OUTFILE ARGS... : starts imsim on a free port, waits
 # for its first line and sets IMSIM_URL and IMSIM_PID.
 imcheck_start_imsim() {

@@ -28,9 +28,7 @@ imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 \
 	--stall-ms 3000 --seed 42 || exit 1
 
 # the key lives in a file only the server can read, as README recommends
-printf '%s\n' "$key" >"$tmp/imcheck.key"
-chown postgres:postgres "$tmp/imcheck.key"
-chmod 600 "$tmp/imcheck.key"
+imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 imcheck_start_cluster "$tmp" "
 shared_preload_libraries = 'imcheck'
 imcheck.sdkappid = '1400000001'

@@ -85,9 +85,7 @@ ok "README recipes found (reconciliation, migration)"
 
 # ---------------------------------------------------------------- imsim
 key=$(openssl rand -hex 32)
-printf '%s\n' "$key" >"$work/imcheck.key"
-chown postgres:postgres "$work/imcheck.key"
-chmod 600 "$work/imcheck.key"
+imcheck_write_key_file "$work/imcheck.key" "$key" || exit 1
 sim() {	# sim NAME ARGS... : sets URL_<NAME>, PID_<NAME>
 	local n=$1; shift
 	imcheck_start_imsim "$work/imsim-$n.out" --secret-key "$key" --threads 1 "$@" ||

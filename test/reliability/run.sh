@@ -44,9 +44,7 @@ export RELIAB_IMSIM_BIN=$IMCHECK_ROOT/test/imsim/imsim
 export RELIAB_IMSIM_KEY=$key
 export RELIAB_TMP=$tmp
 
-printf '%s\n' "$key" >"$tmp/imcheck.key"
-chown postgres:postgres "$tmp/imcheck.key"
-chmod 600 "$tmp/imcheck.key"
+imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 imcheck_start_cluster "$tmp" "
 shared_preload_libraries = 'imcheck'
 imcheck.sdkappid = '1400000001'
