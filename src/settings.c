@@ -166,34 +166,55 @@ check_identifier(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* Whether the parsed URL has the part; frees what curl allocated for it. */
+static bool
+url_has_part(CURLU *h, CURLUPart which)
+{
+	char	   *part = NULL;
+	bool		has = curl_url_get(h, which, &part, 0) == CURLUE_OK && part != NULL;
+
+	curl_free(part);
+	return has;
+}
+
+/* Whether the parsed URL's scheme is http or https. */
+static bool
+url_is_http(CURLU *h)
+{
+	char	   *scheme = NULL;
+	bool		ok = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		scheme != NULL &&
+		(strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
+
+	curl_free(scheme);
+	return ok;
+}
+
 /*
  * Checks that an endpoint is an http(s) base URL without credentials,
  * query or fragment.  On failure returns a message (not including the URL).
+ * Runs for every statement: nothing may be left allocated.
  */
 static const char *
 endpoint_problem(const char *url)
 {
 	CURLU	   *h = curl_url();
 	const char *problem = NULL;
-	char	   *part = NULL;
 
 	if (h == NULL)
 		return "out of memory";
 	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
 		problem = "It is not a valid URL.";
-	else if (curl_url_get(h, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
-			 (strcmp(part, "http") != 0 && strcmp(part, "https") != 0))
+	else if (!url_is_http(h) ||
+			 (strncasecmp(url, "http://", 7) != 0 &&
+			  strncasecmp(url, "https://", 8) != 0))
 		problem = "Only http:// and https:// URLs are allowed.";
-	else if (curl_url_get(h, CURLUPART_USER, &part, 0) == CURLUE_OK)
+	else if (url_has_part(h, CURLUPART_USER) || url_has_part(h, CURLUPART_PASSWORD))
 		problem = "The URL must not contain a user name or password.";
-	else if (curl_url_get(h, CURLUPART_QUERY, &part, 0) == CURLUE_OK)
+	else if (url_has_part(h, CURLUPART_QUERY))
 		problem = "The URL must not contain a query string.";
-	else if (curl_url_get(h, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+	else if (url_has_part(h, CURLUPART_FRAGMENT))
 		problem = "The URL must not contain a fragment.";
-	else if (strncasecmp(url, "http://", 7) != 0 &&
-			 strncasecmp(url, "https://", 8) != 0)
-		problem = "Only http:// and https:// URLs are allowed.";
-	curl_free(part);
 	curl_url_cleanup(h);
 	return problem;
 }
