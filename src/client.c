@@ -676,13 +676,19 @@ raise_call_failed(const call_outcome *out, int attempts)
 			 errhint("Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error.")));
 }
 
-/* Gives up on a batch: its IDs get the call's code (raise_on_error false). */
+/*
+ * Gives up on a batch, counting it as failed: raises, or (raise_on_error
+ * false) gives its IDs the call's code.
+ */
 static void
-fail_batch(run_state *rs, call_slot *slot, const call_outcome *out)
+fail_batch(run_state *rs, call_slot *slot, const call_outcome *out,
+		   long connects)
 {
 	imcheck_job *job = rs->job;
 	uint32		first = slot->batch * (uint32) rs->cfg->batch_size;
 
+	imcheck_stats_call_finished(slot->n_ids, connects);
+	imcheck_stats_call_failed(out->code);
 	if (job->raise_on_error)
 		raise_call_failed(out, slot->attempt + 1);
 	ensure_result_info(job);
@@ -752,9 +758,7 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 			raise_fatal(&out, rs->cfg->usersig_from_key);
 			return;
 		case VERDICT_CALL_FAILED:
-			imcheck_stats_call_finished(slot->n_ids, connects);
-			imcheck_stats_call_failed(out.code);
-			fail_batch(rs, slot, &out);
+			fail_batch(rs, slot, &out, connects);
 			rs->batches_done++;
 			return;
 		case VERDICT_TRANSIENT:
@@ -764,9 +768,7 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
 	if (out.reason != RETRY_USERSIG_RENEWED && slot->attempt >= rs->cfg->max_retries)
 	{
-		imcheck_stats_call_finished(slot->n_ids, connects);
-		imcheck_stats_call_failed(out.code);
-		fail_batch(rs, slot, &out);
+		fail_batch(rs, slot, &out, connects);
 		rs->batches_done++;
 		return;
 	}
