@@ -76,6 +76,19 @@ imcheck_write_key_file() {
 		chmod 600 "$1"
 }
 
+# imcheck_app_conf KEY_FILE ENDPOINT: the postgresql.conf lines that point
+# a preloaded imcheck at the test app (the imsims here run SDKAppID
+# 1400000001, admin "administrator").
+imcheck_app_conf() {
+	cat <<CONF
+shared_preload_libraries = 'imcheck'
+imcheck.sdkappid = '1400000001'
+imcheck.identifier = 'administrator'
+imcheck.secret_key_file = '$1'
+imcheck.endpoint = '$2'
+CONF
+}
+
 # imcheck_start_imsim OUTFILE ARGS... : starts imsim on a free port, waits
 # for its first line and sets IMSIM_URL and IMSIM_PID.
 imcheck_start_imsim() {

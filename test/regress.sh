@@ -30,11 +30,7 @@ imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 \
 # the key lives in a file only the server can read, as README recommends
 imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 imcheck_start_cluster "$tmp" "
-shared_preload_libraries = 'imcheck'
-imcheck.sdkappid = '1400000001'
-imcheck.identifier = 'administrator'
-imcheck.secret_key_file = '$tmp/imcheck.key'
-imcheck.endpoint = '$IMSIM_URL'
+$(imcheck_app_conf "$tmp/imcheck.key" "$IMSIM_URL")
 imcheck.rate_limit = 100
 imcheck_test.https_port = '$https_port'
 imcheck_test.ca_file = '$tmp/ca.crt'

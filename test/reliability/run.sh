@@ -46,11 +46,7 @@ export RELIAB_TMP=$tmp
 
 imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 imcheck_start_cluster "$tmp" "
-shared_preload_libraries = 'imcheck'
-imcheck.sdkappid = '1400000001'
-imcheck.identifier = 'administrator'
-imcheck.secret_key_file = '$tmp/imcheck.key'
-imcheck.endpoint = '$RELIAB_IMSIM_CLEAN'
+$(imcheck_app_conf "$tmp/imcheck.key" "$RELIAB_IMSIM_CLEAN")
 imcheck.rate_limit = 0
 max_worker_processes = 8
 max_parallel_workers = 4
