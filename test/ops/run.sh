@@ -199,11 +199,15 @@ curl -s -m 2 "$URL_down/_imsim/stats" >/dev/null 2>&1 &&
 	die "setup" "imsim 'down' still answers"
 
 # ---------------------------------------------------------------- schedule
-# Jobs must be in pg_cron's cache before the boundary: not in its last 10 s.
+# Jobs must be in pg_cron's cache before the boundary (not in a minute's
+# last 10 s), and not scheduled in its first seconds either, when pg_cron may
+# still run them for the minute that just began: then they run twice.
 secs_in_minute() { date +%S.%N | awk '{print $1 + 0}'; }
 s=$(secs_in_minute)
 if awk "BEGIN{exit !($s > 50)}"; then
-	sleep "$(awk "BEGIN{print 60.5 - $s}")"
+	sleep "$(awk "BEGIN{print 65 - $s}")"
+elif awk "BEGIN{exit !($s < 5)}"; then
+	sleep "$(awk "BEGIN{print 5 - $s}")"
 fi
 for c in bgw libpq; do
 	u=${JOBUSER[$c]}
