@@ -2,25 +2,28 @@
  * client.c - the engine that calls account_check.
  *
  * The distinct UserIDs are split into batches of imcheck.batch_size.  Up to
- * imcheck.max_concurrency calls are kept in flight on one libcurl multi
- * handle, paced by the rate limiter, retried with exponential backoff and
- * jitter when they fail transiently.
+ * imcheck.max_concurrency calls are in flight at once, paced by the rate
+ * limiter, retried with exponential backoff and jitter when they fail
+ * transiently.
  *
- * The multi handle and its easy handles live as long as the backend, so
- * keep-alive connections are reused across calls and across statements.
- * Everything per statement is palloc'd; whatever happens (ERROR, cancel,
- * statement_timeout) the PG_FINALLY block detaches every in-flight transfer,
- * which closes its connection, so nothing is left half-done for the next
- * statement.
+ * Each call slot owns one keep-alive connection.  libcurl makes it (DNS,
+ * TCP, TLS and its certificate checks; CURLOPT_CONNECT_ONLY on a multi
+ * handle of the slot's own, so connecting never blocks) and carries its
+ * bytes (curl_easy_send/recv); http1.c frames the requests and responses.
+ * Connections live as long as the backend, so they are reused across calls
+ * and statements.  A reused connection that the server had closed is
+ * replaced, and its call sent again, without counting a failure.
  *
- * Waiting: curl_multi_poll() returns at once when a signal arrives (poll()
- * fails with EINTR, which curl treats as "nothing happened"), and never
- * sleeps more than POLL_CAP_MS, so CHECK_FOR_INTERRUPTS() runs promptly and
- * cancel and statement_timeout act with PostgreSQL's own errors.  No ereport
- * is ever made from inside a curl callback.
+ * Waiting: poll() on the calls' sockets returns at once when a signal
+ * arrives, and never sleeps more than POLL_CAP_MS, so CHECK_FOR_INTERRUPTS()
+ * runs promptly and cancel and statement_timeout act with PostgreSQL's own
+ * errors.  Whatever happens (ERROR, cancel, statement_timeout) the
+ * PG_FINALLY block closes the connection of every call in flight, so no
+ * half-read answer is left for the next statement.
  */
 #include "postgres.h"
 
+#include <poll.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -32,6 +35,7 @@
 #include "utils/wait_event.h"
 
 #include "client.h"
+#include "http1.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "stats.h"
@@ -39,11 +43,26 @@
 /* never sleep longer than this without checking for interrupts */
 #define POLL_CAP_MS 20
 
-/* the largest answer we accept; a 100-ID answer is a few kilobytes */
+/* while a connection is being made, look at it this often */
+#define CONNECT_POLL_MS 1
+
+/* the largest answer body we accept; a 100-ID answer is a few kilobytes */
 #define MAX_REPLY_BYTES (1024 * 1024)
+
+/*
+ * The most bytes read for one answer: the body, its head, and chunked
+ * framing (whose overhead the body cap doesn't count) up to as much again.
+ */
+#define MAX_RAW_REPLY_BYTES (2 * MAX_REPLY_BYTES + HTTP1_MAX_HEAD_BYTES)
+
+/* read into at least this much free space */
+#define RECV_SPACE 16384
 
 /* the most slots the engine can hold: imcheck.max_concurrency's maximum */
 #define MAX_SLOTS 256
+
+/* idle connections kept beyond the statement's max_concurrency */
+#define SPARE_CONNECTIONS 4
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_RATE_LIMITED_MS 1000
@@ -59,40 +78,61 @@ const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS] = {
 	"bad_response"
 };
 
-/* One call in flight: an easy handle and the buffers it uses. */
+typedef enum call_phase
+{
+	PHASE_IDLE,					/* no call */
+	PHASE_CONNECTING,			/* libcurl is making the connection */
+	PHASE_SENDING,
+	PHASE_RECEIVING
+} call_phase;
+
+/* A call slot: one connection, and the call in flight on it. */
 typedef struct call_slot
 {
+	/* the connection (multi and easy are NULL when there is none) */
+	CURLM	   *multi;
 	CURL	   *easy;
-	bool		busy;
+	curl_socket_t fd;			/* once connected */
+	bool		connected;
+	uint32		answered;		/* answers read from this connection */
+
+	/* the call */
+	call_phase	phase;
 	uint32		batch;
 	int			attempt;		/* 0 for the first try */
+	bool		on_reused;		/* sent on a connection that answered before */
 	int			usersig_generation;
 	int64_t		started_us;
+	int64_t		deadline_us;
+	int64_t		sent_us;		/* when its first byte went out */
 	ratelimit_ticket ticket;
-	protocol_buffer url;
+	long		connects;		/* connections opened for it */
 	protocol_buffer body;
+	protocol_buffer request;
+	size_t		request_sent;
 	protocol_buffer reply;
-	bool		reply_too_large;
+	protocol_buffer decoded;	/* a chunked answer's body */
 	char		errbuf[CURL_ERROR_SIZE];
 	uint32		n_ids;
 	const char *ids[PROTOCOL_MAX_BATCH];
 	size_t		id_lens[PROTOCOL_MAX_BATCH];
 } call_slot;
 
-/* The backend's persistent curl state. */
+/* The backend's persistent state. */
 static struct
 {
 	bool		curl_ready;
-	CURLM	   *multi;
-	struct curl_slist *headers;
 	call_slot  *slots;			/* MAX_SLOTS, malloc'd on first use */
+	struct pollfd *pollfds;		/* MAX_SLOTS */
+	call_slot **polled;			/* the slot of each pollfds entry */
 } engine;
 
-/* A batch waiting to be retried. */
+/* A batch waiting to be sent (again). */
 typedef struct pending_retry
 {
 	uint32		batch;
 	int			attempt;
+	bool		fresh_connection;	/* the last try's reused connection died */
 	int64_t		not_before_us;
 } pending_retry;
 
@@ -101,10 +141,14 @@ typedef struct run_state
 {
 	imcheck_config *cfg;
 	imcheck_job *job;
+	char	   *connect_url;	/* scheme://authority/ */
+	char	   *host;			/* authority, for the Host field */
+	size_t		target_offset;	/* where the request target starts in url_prefix */
 	uint32		n_batches;
 	uint32		next_fresh;		/* next batch never tried */
 	uint32		batches_done;
 	int			in_flight;
+	int			connecting;		/* calls waiting for a connection */
 	pending_retry *retries;		/* fresh batches go on while earlier ones wait
 								 * out their backoff, so any number of them
 								 * (one per batch at most) may wait: grows */
@@ -132,24 +176,17 @@ typedef struct call_outcome
 	bool		from_api;		/* code is the API's ErrorCode */
 } call_outcome;
 
-#define monotonic_us() ratelimit_monotonic_us()
-
-static size_t
-collect_reply(char *data, size_t size, size_t nmemb, void *userdata)
+/* What a call's exchange on the connection gave. */
+typedef struct transfer
 {
-	call_slot  *slot = (call_slot *) userdata;
-	size_t		len = size * nmemb;
+	bool		answered;		/* an HTTP response: status and body */
+	int			status;
+	const char *body;
+	size_t		body_len;
+	call_outcome failure;		/* when not answered */
+} transfer;
 
-	/* returning less than len makes curl fail the transfer */
-	if (slot->reply.len + len > MAX_REPLY_BYTES)
-	{
-		slot->reply_too_large = true;
-		return 0;
-	}
-	if (protocol_buffer_append(&slot->reply, data, len) != 0)
-		return 0;
-	return len;
-}
+#define monotonic_us() ratelimit_monotonic_us()
 
 static void
 curl_failure(const char *what)
@@ -158,6 +195,14 @@ curl_failure(const char *what)
 			(errcode(ERRCODE_OUT_OF_MEMORY),
 			 errmsg("could not initialize libcurl"),
 			 errdetail("%s failed.", what)));
+}
+
+static void
+out_of_memory(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory")));
 }
 
 static void
@@ -171,68 +216,42 @@ ensure_engine(void)
 	}
 	if (engine.slots == NULL)
 	{
-		engine.slots = calloc(MAX_SLOTS, sizeof(call_slot));
-		if (engine.slots == NULL)
+		call_slot  *slots = calloc(MAX_SLOTS, sizeof(call_slot));
+		struct pollfd *pollfds = calloc(MAX_SLOTS, sizeof(struct pollfd));
+		call_slot **polled = calloc(MAX_SLOTS, sizeof(call_slot *));
+
+		if (slots == NULL || pollfds == NULL || polled == NULL)
+		{
+			free(slots);
+			free(pollfds);
+			free(polled);
 			curl_failure("allocating call slots");
-	}
-	if (engine.headers == NULL)
-	{
-		struct curl_slist *h;
-
-		h = curl_slist_append(NULL, "Content-Type: application/json");
-		/* no "Expect: 100-continue" round trip for bodies over 1 kB */
-		if (h != NULL)
-			h = curl_slist_append(h, "Expect:");
-		if (h == NULL)
-			curl_failure("curl_slist_append");
-		engine.headers = h;
-	}
-	if (engine.multi == NULL)
-	{
-		engine.multi = curl_multi_init();
-		if (engine.multi == NULL)
-			curl_failure("curl_multi_init");
+		}
+		engine.slots = slots;
+		engine.pollfds = pollfds;
+		engine.polled = polled;
 	}
 }
 
-/* Sets the options that don't change between calls of one run. */
+/* Closes the slot's connection, if any.  Never raises. */
 static void
-configure_easy(call_slot *slot, const imcheck_config *cfg)
+close_connection(call_slot *slot)
 {
-	CURL	   *e = slot->easy;
-
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-	/*
-	 * With a CA file, trust only it, not also the system's CA directory.
-	 * Without one, curl's defaults (the system's CAs) stay: handles are made
-	 * anew when imcheck.ca_file changes (see the fingerprint in imcheck.c).
-	 */
-	if (cfg->ca_file)
+	if (slot->easy != NULL)
 	{
-		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		curl_multi_remove_handle(slot->multi, slot->easy);
+		curl_easy_cleanup(slot->easy);
 	}
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) cfg->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) cfg->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, engine.headers);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "imcheck/1.0");
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect_reply);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, slot);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, slot);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot->errbuf);
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
-	/* proxies from the server's environment must not see the UserSig */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	if (slot->multi != NULL)
+		curl_multi_cleanup(slot->multi);	/* closes what it still holds */
+	slot->easy = NULL;
+	slot->multi = NULL;
+	slot->connected = false;
+	slot->fd = CURL_SOCKET_BAD;
+	slot->answered = 0;
 }
 
-/* Detaches every in-flight transfer; its connection is closed. */
+/* Ends every call in flight; their connections are closed.  Never raises. */
 static void
 abandon_in_flight(void)
 {
@@ -242,10 +261,10 @@ abandon_in_flight(void)
 	{
 		call_slot  *slot = &engine.slots[i];
 
-		if (slot->busy)
+		if (slot->phase != PHASE_IDLE)
 		{
-			curl_multi_remove_handle(engine.multi, slot->easy);
-			slot->busy = false;
+			close_connection(slot);
+			slot->phase = PHASE_IDLE;
 		}
 	}
 }
@@ -253,64 +272,123 @@ abandon_in_flight(void)
 void
 imcheck_client_reset(void)
 {
-	abandon_in_flight();
-	if (engine.slots != NULL)
+	if (engine.slots == NULL)
+		return;
+	for (int i = 0; i < MAX_SLOTS; i++)
 	{
-		for (int i = 0; i < MAX_SLOTS; i++)
-		{
-			call_slot  *slot = &engine.slots[i];
+		call_slot  *slot = &engine.slots[i];
 
-			if (slot->easy)
-				curl_easy_cleanup(slot->easy);
-			slot->easy = NULL;
-			protocol_buffer_free(&slot->url);
-			protocol_buffer_free(&slot->body);
-			protocol_buffer_free(&slot->reply);
-		}
+		close_connection(slot);
+		slot->phase = PHASE_IDLE;
+		protocol_buffer_free(&slot->body);
+		protocol_buffer_free(&slot->request);
+		protocol_buffer_free(&slot->reply);
+		protocol_buffer_free(&slot->decoded);
 	}
-	if (engine.multi != NULL)
-		curl_multi_cleanup(engine.multi);
-	engine.multi = NULL;
 }
 
+/*
+ * Splits url_prefix (scheme://authority/path?query) into the URL libcurl
+ * connects to, the Host field and where the request target begins.  The
+ * endpoint was checked when it was set (settings.c).
+ */
 static void
-out_of_memory(void)
+split_url(run_state *rs)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_OUT_OF_MEMORY),
-			 errmsg("out of memory")));
+	const char *url = rs->cfg->url_prefix;
+	const char *authority = strstr(url, "://");
+	const char *path;
+
+	if (authority == NULL)
+		elog(ERROR, "imcheck: request URL without a scheme");
+	authority += 3;
+	path = strchr(authority, '/');
+	if (path == NULL || path == authority)
+		elog(ERROR, "imcheck: request URL without a host or path");
+	for (const char *p = path; *p; p++)
+		if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"imcheck.endpoint\" has characters that must be percent-encoded")));
+	rs->connect_url = psprintf("%.*s/", (int) (path - url), url);
+	rs->host = pnstrdup(authority, path - authority);
+	rs->target_offset = (size_t) (path - url);
+}
+
+/* Starts making the slot's connection. */
+static void
+open_connection(run_state *rs, call_slot *slot)
+{
+	const imcheck_config *cfg = rs->cfg;
+	CURL	   *e;
+
+	close_connection(slot);
+	slot->multi = curl_multi_init();
+	if (slot->multi == NULL)
+		curl_failure("curl_multi_init");
+	slot->easy = e = curl_easy_init();
+	if (e == NULL)
+		curl_failure("curl_easy_init");
+
+	curl_easy_setopt(e, CURLOPT_URL, rs->connect_url);
+	curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* with a CA file, trust only it, not also the system's CA directory */
+	if (cfg->ca_file)
+	{
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) cfg->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, slot->errbuf);
+	/* proxies from the server's environment must not see the UserSig */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	slot->errbuf[0] = '\0';
+
+	if (curl_multi_add_handle(slot->multi, e) != CURLM_OK)
+		curl_failure("curl_multi_add_handle");
+	slot->phase = PHASE_CONNECTING;
+	slot->connects++;
+	rs->connecting++;
 }
 
 static call_slot *
-free_slot(int max_concurrency, const imcheck_config *cfg)
+free_slot(int max_concurrency)
 {
+	/* prefer a slot with a connection: it saves a connect */
+	call_slot  *unconnected = NULL;
+
 	for (int i = 0; i < max_concurrency; i++)
 	{
 		call_slot  *slot = &engine.slots[i];
 
-		if (slot->busy)
+		if (slot->phase != PHASE_IDLE)
 			continue;
-		if (slot->easy == NULL)
-		{
-			slot->easy = curl_easy_init();
-			if (slot->easy == NULL)
-				curl_failure("curl_easy_init");
-		}
-		configure_easy(slot, cfg);
-		return slot;
+		if (slot->connected)
+			return slot;
+		if (unconnected == NULL)
+			unconnected = slot;
 	}
-	return NULL;
+	return unconnected;
 }
+
+static void start_sending(run_state *rs, call_slot *slot);
 
 static void
 start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
-		   ratelimit_ticket ticket, int64_t now)
+		   bool fresh_connection, ratelimit_ticket ticket, int64_t now)
 {
 	imcheck_job *job = rs->job;
 	uint32		first = batch * (uint32) rs->cfg->batch_size;
 	uint32		count = Min((uint32) rs->cfg->batch_size, job->n - first);
+	const char *target = rs->cfg->url_prefix + rs->target_offset;
 	char		random_text[16];
-	CURLMcode	mrc;
+	int			random_len;
 
 	for (uint32 i = 0; i < count; i++)
 	{
@@ -326,36 +404,34 @@ start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 		out_of_memory();
 
 	/* a fresh 32-bit random per call, as the API asks */
-	snprintf(random_text, sizeof(random_text), "%u",
-			 pg_prng_uint32(&pg_global_prng_state));
-	protocol_buffer_reset(&slot->url);
-	if (protocol_buffer_append(&slot->url, rs->cfg->url_prefix,
-							   strlen(rs->cfg->url_prefix)) != 0 ||
-		protocol_buffer_append(&slot->url, random_text, strlen(random_text)) != 0)
+	random_len = snprintf(random_text, sizeof(random_text), "%u",
+						  pg_prng_uint32(&pg_global_prng_state));
+	protocol_buffer_reset(&slot->request);
+	if (http1_append_post_head(&slot->request, target, strlen(target),
+							   random_text, (size_t) random_len, rs->host,
+							   slot->body.len) != 0)
 		out_of_memory();
-
-	protocol_buffer_reset(&slot->reply);
-	slot->reply_too_large = false;
-	slot->errbuf[0] = '\0';
-	curl_easy_setopt(slot->easy, CURLOPT_URL, slot->url.data);
-	curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDS, slot->body.data);
-	curl_easy_setopt(slot->easy, CURLOPT_POSTFIELDSIZE_LARGE,
-					 (curl_off_t) slot->body.len);
+	if (protocol_buffer_append(&slot->request, slot->body.data, slot->body.len) != 0)
+		out_of_memory();
 
 	slot->batch = batch;
 	slot->attempt = attempt;
 	slot->usersig_generation = rs->usersig_generation;
 	slot->started_us = now;
+	slot->deadline_us = now + (int64_t) rs->cfg->timeout_ms * 1000;
+	slot->sent_us = 0;
 	slot->ticket = ticket;
-	mrc = curl_multi_add_handle(engine.multi, slot->easy);
-	if (mrc != CURLM_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not start an API call: %s", curl_multi_strerror(mrc))));
-	slot->busy = true;
+	slot->connects = 0;
+	slot->request_sent = 0;
+	protocol_buffer_reset(&slot->reply);
 	rs->in_flight++;
 	job->calls++;
 	imcheck_stats_call_started();
+
+	if (fresh_connection || !slot->connected)
+		open_connection(rs, slot);
+	else
+		start_sending(rs, slot);
 }
 
 /*
@@ -472,7 +548,7 @@ api_failure(run_state *rs, call_slot *slot, int32 code, const char *info)
 	return out;
 }
 
-/* Without the query string, which holds the UserSig. */
+/* libcurl's text for a failed connect, without any query string. */
 static char *
 transport_text(call_slot *slot, CURLcode rc)
 {
@@ -501,82 +577,81 @@ transport_text(call_slot *slot, CURLcode rc)
 	return copy;
 }
 
+/* A call that got no HTTP answer. */
+static transfer
+no_answer(int32 code, imcheck_retry_reason reason, char *info)
+{
+	transfer	t = {0};
+
+	t.failure.verdict = VERDICT_TRANSIENT;
+	t.failure.code = code;
+	t.failure.reason = reason;
+	t.failure.info = info;
+	return t;
+}
+
+/* A connection libcurl could not make. */
+static transfer
+connect_failed(call_slot *slot, CURLcode rc)
+{
+	transfer	t = no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
+							  transport_text(slot, rc));
+
+	switch (rc)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+			t.failure.code = IMCHECK_CODE_CONNECT_FAILED;
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			t.failure.code = IMCHECK_CODE_TIMEOUT;
+			t.failure.reason = RETRY_TIMEOUT;
+			break;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_CRL_BADFILE:
+			/* configuration or a certificate we must not trust */
+			t.failure.verdict = VERDICT_FATAL;
+			break;
+		default:
+			break;
+	}
+	return t;
+}
+
 static call_outcome
-judge_call(run_state *rs, call_slot *slot, CURLcode rc)
+judge_call(run_state *rs, call_slot *slot, const transfer *t)
 {
 	call_outcome out = {0};
-	long		http_status = 0;
 	protocol_response resp;
 	protocol_outcome parsed;
 
-	out.verdict = VERDICT_TRANSIENT;
-	if (rc != CURLE_OK)
-	{
-		out.info = transport_text(slot, rc);
-		switch (rc)
-		{
-			case CURLE_COULDNT_RESOLVE_HOST:
-			case CURLE_COULDNT_CONNECT:
-				out.code = IMCHECK_CODE_CONNECT_FAILED;
-				out.reason = RETRY_CONNECTION;
-				break;
-			case CURLE_OPERATION_TIMEDOUT:
-				out.code = IMCHECK_CODE_TIMEOUT;
-				out.reason = RETRY_TIMEOUT;
-				break;
-			case CURLE_WRITE_ERROR:
-				out.code = slot->reply_too_large ? IMCHECK_CODE_TOO_LARGE
-					: IMCHECK_CODE_TRANSPORT;
-				if (slot->reply_too_large)
-					out.info = psprintf("the answer exceeds %d bytes", MAX_REPLY_BYTES);
-				out.reason = RETRY_BAD_RESPONSE;
-				break;
-			case CURLE_GOT_NOTHING:
-			case CURLE_RECV_ERROR:
-			case CURLE_SEND_ERROR:
-			case CURLE_PARTIAL_FILE:
-				out.code = IMCHECK_CODE_CONNECTION_BROKEN;
-				out.reason = RETRY_CONNECTION;
-				break;
-			case CURLE_UNSUPPORTED_PROTOCOL:
-			case CURLE_URL_MALFORMAT:
-			case CURLE_PEER_FAILED_VERIFICATION:
-			case CURLE_SSL_CACERT_BADFILE:
-			case CURLE_SSL_CERTPROBLEM:
-			case CURLE_SSL_ISSUER_ERROR:
-			case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-			case CURLE_SSL_CRL_BADFILE:
-				/* configuration or a certificate we must not trust */
-				out.code = IMCHECK_CODE_TRANSPORT;
-				out.verdict = VERDICT_FATAL;
-				break;
-			default:
-				out.code = IMCHECK_CODE_TRANSPORT;
-				out.reason = RETRY_CONNECTION;
-				break;
-		}
-		return out;
-	}
+	if (!t->answered)
+		return t->failure;
 
-	curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &http_status);
-	if (http_status != 200)
+	out.verdict = VERDICT_TRANSIENT;
+	if (t->status != 200)
 	{
-		out.code = (int32) -http_status;
-		out.info = psprintf("HTTP status %ld", http_status);
+		out.code = (int32) -t->status;
+		out.info = psprintf("HTTP status %d", t->status);
 		out.reason = RETRY_HTTP_STATUS;
 		/* 5xx, timeouts and throttling pass; anything else is our setup */
-		if (!(http_status >= 500 || http_status == 408 || http_status == 429))
+		if (!(t->status >= 500 || t->status == 408 || t->status == 429))
 		{
 			out.verdict = VERDICT_FATAL;
-			if (http_status >= 300 && http_status < 400)
-				out.info = psprintf("HTTP status %ld (redirects are not followed)",
-									http_status);
+			if (t->status >= 300 && t->status < 400)
+				out.info = psprintf("HTTP status %d (redirects are not followed)",
+									t->status);
 		}
 		return out;
 	}
 
-	parsed = protocol_parse_response(slot->reply.data ? slot->reply.data : "",
-									 slot->reply.len, slot->ids,
+	parsed = protocol_parse_response(t->body, t->body_len, slot->ids,
 									 slot->id_lens, slot->n_ids, &resp);
 	switch (parsed)
 	{
@@ -718,34 +793,34 @@ backoff_us(const call_outcome *out, int attempt)
 }
 
 static void
-finish_call(run_state *rs, call_slot *slot, CURLcode rc)
+queue_retry(run_state *rs, uint32 batch, int attempt, bool fresh_connection,
+			int64_t not_before_us)
+{
+	if (rs->n_retries == rs->retries_cap)
+	{
+		rs->retries_cap *= 2;
+		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
+	}
+	rs->retries[rs->n_retries].batch = batch;
+	rs->retries[rs->n_retries].attempt = attempt;
+	rs->retries[rs->n_retries].fresh_connection = fresh_connection;
+	rs->retries[rs->n_retries].not_before_us = not_before_us;
+	rs->n_retries++;
+}
+
+/* Ends the slot's call (its phase is already IDLE) and acts on the outcome. */
+static void
+finish_call(run_state *rs, call_slot *slot, const transfer *t)
 {
 	call_outcome out;
-	curl_off_t	pretransfer_us = 0;
-	curl_off_t	total_us = 0;
-	long		connects = 0;
+	long		connects = slot->connects;
 
-	curl_multi_remove_handle(engine.multi, slot->easy);
-	slot->busy = false;
 	rs->in_flight--;
+	/* the service counted the call when it arrived, no earlier than this */
+	if (slot->sent_us != 0)
+		ratelimit_refine(slot->ticket, slot->sent_us);
 
-	/*
-	 * The call reached the service no earlier than when it was sent.  curl
-	 * times the transfer from when it took it up, which can be later than
-	 * started_us when this process was not running; counting back from now
-	 * (at or after the transfer's end) gives a send time that is never
-	 * early, which is the safe side for the rate log.
-	 */
-	if (curl_easy_getinfo(slot->easy, CURLINFO_PRETRANSFER_TIME_T,
-						  &pretransfer_us) == CURLE_OK &&
-		curl_easy_getinfo(slot->easy, CURLINFO_TOTAL_TIME_T,
-						  &total_us) == CURLE_OK && pretransfer_us > 0)
-		ratelimit_refine(slot->ticket,
-						 Max(slot->started_us, monotonic_us() - total_us) + pretransfer_us);
-
-	curl_easy_getinfo(slot->easy, CURLINFO_NUM_CONNECTS, &connects);
-
-	out = judge_call(rs, slot, rc);
+	out = judge_call(rs, slot, t);
 	switch (out.verdict)
 	{
 		case VERDICT_DONE:
@@ -774,19 +849,225 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
 	}
 	imcheck_stats_call_finished(0, connects);
 	imcheck_stats_retry(out.reason);
-	if (rs->n_retries == rs->retries_cap)
-	{
-		rs->retries_cap *= 2;
-		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
-	}
-	rs->retries[rs->n_retries].batch = slot->batch;
-	rs->retries[rs->n_retries].attempt =
-		slot->attempt + (out.reason == RETRY_USERSIG_RENEWED ? 0 : 1);
-	rs->retries[rs->n_retries].not_before_us =
-		monotonic_us() + backoff_us(&out, slot->attempt);
-	rs->n_retries++;
+	queue_retry(rs, slot->batch,
+				slot->attempt + (out.reason == RETRY_USERSIG_RENEWED ? 0 : 1),
+				false, monotonic_us() + backoff_us(&out, slot->attempt));
 	rs->job->retries++;
 	rs->job->retries_by_reason[out.reason]++;
+}
+
+/* Ends the slot's call with a transfer outcome; closes its connection if asked. */
+static void
+end_call(run_state *rs, call_slot *slot, const transfer *t, bool close)
+{
+	if (close)
+		close_connection(slot);
+	slot->phase = PHASE_IDLE;
+	finish_call(rs, slot, t);
+}
+
+/*
+ * The connection died before any byte of the answer came.  On a connection
+ * that had answered before, that is a server closing an idle keep-alive
+ * connection (a race no client can avoid): the call goes again at once on a
+ * new connection, without using one of its retries.  Otherwise it is a
+ * broken connection like any other.
+ */
+static void
+connection_lost(run_state *rs, call_slot *slot, const char *what)
+{
+	transfer	t;
+
+	if (slot->on_reused && slot->reply.len == 0)
+	{
+		close_connection(slot);
+		slot->phase = PHASE_IDLE;
+		rs->in_flight--;
+		imcheck_stats_call_finished(0, slot->connects);
+		imcheck_stats_retry(RETRY_CONNECTION);
+		rs->job->retries++;
+		rs->job->retries_by_reason[RETRY_CONNECTION]++;
+		queue_retry(rs, slot->batch, slot->attempt, true, 0);
+		return;
+	}
+	t = no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION, pstrdup(what));
+	end_call(rs, slot, &t, true);
+}
+
+/* Sends what the socket takes of the request; then waits for the answer. */
+static void
+send_request(run_state *rs, call_slot *slot)
+{
+	while (slot->request_sent < slot->request.len)
+	{
+		size_t		n = 0;
+		CURLcode	rc;
+
+		rc = curl_easy_send(slot->easy, slot->request.data + slot->request_sent,
+							slot->request.len - slot->request_sent, &n);
+		if (rc == CURLE_AGAIN)
+			return;
+		if (rc != CURLE_OK)
+		{
+			connection_lost(rs, slot, "the connection failed while sending the request");
+			return;
+		}
+		if (slot->sent_us == 0)
+			slot->sent_us = monotonic_us();
+		slot->request_sent += n;
+	}
+	slot->phase = PHASE_RECEIVING;
+}
+
+static void
+start_sending(run_state *rs, call_slot *slot)
+{
+	slot->on_reused = slot->answered > 0;
+	slot->phase = PHASE_SENDING;
+	send_request(rs, slot);
+}
+
+/* Reads what has come; ends the call when its answer is complete. */
+static void
+receive_answer(run_state *rs, call_slot *slot)
+{
+	bool		at_eof = false;
+	http1_outcome outcome = HTTP1_INCOMPLETE;
+	http1_response resp;
+	transfer	t;
+
+	for (;;)
+	{
+		size_t		n = 0;
+		CURLcode	rc;
+
+		if (protocol_buffer_reserve(&slot->reply, RECV_SPACE) != 0)
+			out_of_memory();
+		rc = curl_easy_recv(slot->easy, slot->reply.data + slot->reply.len,
+							slot->reply.cap - slot->reply.len - 1, &n);
+		if (rc == CURLE_AGAIN)
+			break;
+		if (rc != CURLE_OK)
+		{
+			connection_lost(rs, slot, "the connection failed while receiving the answer");
+			return;
+		}
+		if (n == 0)
+		{
+			at_eof = true;
+			break;
+		}
+		slot->reply.len += n;
+		slot->reply.data[slot->reply.len] = '\0';
+		if (slot->reply.len > MAX_RAW_REPLY_BYTES)
+		{
+			outcome = HTTP1_TOO_LARGE;
+			break;
+		}
+		/* most answers come in one read: stop as soon as this one is whole */
+		outcome = http1_parse_response(slot->reply.data, slot->reply.len, false,
+									   MAX_REPLY_BYTES, &slot->decoded, &resp);
+		if (outcome != HTTP1_INCOMPLETE)
+			break;
+	}
+	if (at_eof)
+	{
+		if (slot->reply.len == 0)
+		{
+			connection_lost(rs, slot, "the server closed the connection without answering");
+			return;
+		}
+		outcome = http1_parse_response(slot->reply.data, slot->reply.len, true,
+									   MAX_REPLY_BYTES, &slot->decoded, &resp);
+	}
+
+	switch (outcome)
+	{
+		case HTTP1_INCOMPLETE:
+			return;
+		case HTTP1_COMPLETE:
+			t.answered = true;
+			t.status = resp.status;
+			t.body = resp.body;
+			t.body_len = resp.body_len;
+			if (resp.keep_alive && !at_eof)
+				slot->answered++;
+			end_call(rs, slot, &t, !resp.keep_alive || at_eof);
+			return;
+		case HTTP1_CUT_OFF:
+			t = no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+						  pstrdup(resp.problem));
+			break;
+		case HTTP1_BAD:
+			if (strcmp(resp.problem, "out of memory") == 0)
+				out_of_memory();
+			t = no_answer(IMCHECK_CODE_TRANSPORT, RETRY_BAD_RESPONSE,
+						  pstrdup(resp.problem));
+			break;
+		case HTTP1_TOO_LARGE:
+			t = no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,
+						  psprintf("the answer exceeds %d bytes", MAX_REPLY_BYTES));
+			break;
+	}
+	end_call(rs, slot, &t, true);
+}
+
+/* Lets libcurl go on with the connections being made. */
+static void
+drive_connects(run_state *rs)
+{
+	for (int i = 0; i < rs->cfg->max_concurrency && rs->connecting > 0; i++)
+	{
+		call_slot  *slot = &engine.slots[i];
+		int			running;
+		int			queued;
+		CURLMsg    *msg;
+
+		if (slot->phase != PHASE_CONNECTING)
+			continue;
+		curl_multi_perform(slot->multi, &running);
+		while ((msg = curl_multi_info_read(slot->multi, &queued)) != NULL)
+		{
+			CURLcode	rc = msg->data.result;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			rs->connecting--;
+			if (rc == CURLE_OK &&
+				curl_easy_getinfo(slot->easy, CURLINFO_ACTIVESOCKET, &slot->fd) == CURLE_OK &&
+				slot->fd != CURL_SOCKET_BAD)
+			{
+				slot->connected = true;
+				start_sending(rs, slot);
+			}
+			else
+			{
+				transfer	t = connect_failed(slot, rc == CURLE_OK ? CURLE_COULDNT_CONNECT : rc);
+
+				end_call(rs, slot, &t, true);
+			}
+			break;
+		}
+	}
+}
+
+/* Ends the calls that have run out of time. */
+static void
+expire_calls(run_state *rs, int64_t now)
+{
+	for (int i = 0; i < rs->cfg->max_concurrency; i++)
+	{
+		call_slot  *slot = &engine.slots[i];
+		transfer	t;
+
+		if (slot->phase == PHASE_IDLE || slot->deadline_us > now)
+			continue;
+		if (slot->phase == PHASE_CONNECTING)
+			rs->connecting--;
+		t = no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
+					  psprintf("no answer within %d ms", rs->cfg->timeout_ms));
+		end_call(rs, slot, &t, true);
+	}
 }
 
 /*
@@ -796,7 +1077,7 @@ finish_call(run_state *rs, call_slot *slot, CURLcode rc)
  */
 static bool
 next_batch(run_state *rs, int64_t now, uint32 *batch, int *attempt,
-		   int *retry_index, int64_t *ready_at)
+		   bool *fresh_connection, int *retry_index, int64_t *ready_at)
 {
 	int			best = -1;
 
@@ -815,6 +1096,7 @@ next_batch(run_state *rs, int64_t now, uint32 *batch, int *attempt,
 	{
 		*batch = rs->retries[best].batch;
 		*attempt = rs->retries[best].attempt;
+		*fresh_connection = rs->retries[best].fresh_connection;
 		*retry_index = best;
 		return true;
 	}
@@ -822,6 +1104,7 @@ next_batch(run_state *rs, int64_t now, uint32 *batch, int *attempt,
 	{
 		*batch = rs->next_fresh;
 		*attempt = 0;
+		*fresh_connection = false;
 		*retry_index = -1;
 		return true;
 	}
@@ -842,6 +1125,7 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 	{
 		uint32		batch;
 		int			attempt;
+		bool		fresh_connection;
 		int			retry_index;
 		int64_t		ready_at;
 		int64_t		wait;
@@ -849,7 +1133,8 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 		ratelimit_ticket ticket;
 		call_slot  *slot;
 
-		if (!next_batch(rs, now, &batch, &attempt, &retry_index, &ready_at))
+		if (!next_batch(rs, now, &batch, &attempt, &fresh_connection,
+						&retry_index, &ready_at))
 		{
 			wake_at = Min(wake_at, ready_at);
 			break;
@@ -861,41 +1146,72 @@ start_calls(run_state *rs, int64_t now, bool *rate_blocked)
 			*rate_blocked = true;
 			break;
 		}
-		slot = free_slot(rs->cfg->max_concurrency, rs->cfg);
+		slot = free_slot(rs->cfg->max_concurrency);
 		Assert(slot != NULL);
 		if (retry_index >= 0)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
 			rs->next_fresh++;
-		start_call(rs, slot, batch, attempt, ticket, started);
+		start_call(rs, slot, batch, attempt, fresh_connection, ticket, started);
 	}
 	return wake_at;
 }
 
-/* Sleeps until something happens, wake_at passes, or POLL_CAP_MS. */
+/*
+ * Sleeps until a socket is ready, wake_at or a call's deadline passes, or
+ * POLL_CAP_MS; then serves the ready sockets.
+ */
 static void
-wait_for_progress(run_state *rs, int64_t wake_at, int64_t now)
+wait_and_serve(run_state *rs, int64_t wake_at, int64_t now)
 {
 	long		timeout_ms = POLL_CAP_MS;
+	int			n = 0;
+	int			ready;
 
 	if (wake_at != INT64_MAX)
 		timeout_ms = Min(timeout_ms, (long) ((wake_at - now + 999) / 1000));
-	if (rs->in_flight > 0)
-	{
-		long		curl_ms = -1;
-
-		curl_multi_timeout(engine.multi, &curl_ms);
-		if (curl_ms >= 0)
-			timeout_ms = Min(timeout_ms, curl_ms);
-		if (timeout_ms > 0)
-			curl_multi_poll(engine.multi, NULL, 0, (int) timeout_ms, NULL);
-	}
-	else if (timeout_ms > 0)
+	if (rs->in_flight == 0)
 	{
 		/* only the rate budget or a backoff to wait for */
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		if (timeout_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+		return;
+	}
+	if (rs->connecting > 0)
+		timeout_ms = Min(timeout_ms, CONNECT_POLL_MS);
+	for (int i = 0; i < rs->cfg->max_concurrency; i++)
+	{
+		call_slot  *slot = &engine.slots[i];
+
+		if (slot->phase != PHASE_SENDING && slot->phase != PHASE_RECEIVING)
+			continue;
+		timeout_ms = Min(timeout_ms, (long) ((slot->deadline_us - now + 999) / 1000));
+		engine.pollfds[n].fd = slot->fd;
+		engine.pollfds[n].events = slot->phase == PHASE_SENDING ? POLLOUT : POLLIN;
+		engine.pollfds[n].revents = 0;
+		engine.polled[n] = slot;
+		n++;
+	}
+	timeout_ms = Max(timeout_ms, 0);
+	/* a signal (cancel, timeout) ends the wait with EINTR */
+	ready = poll(engine.pollfds, (nfds_t) n, (int) timeout_ms);
+	if (ready <= 0)
+		return;
+	for (int i = 0; i < n && ready > 0; i++)
+	{
+		call_slot  *slot = engine.polled[i];
+
+		if (engine.pollfds[i].revents == 0)
+			continue;
+		ready--;
+		if (slot->phase == PHASE_SENDING)
+			send_request(rs, slot);
+		else if (slot->phase == PHASE_RECEIVING)
+			receive_answer(rs, slot);
 	}
 }
 
@@ -907,14 +1223,17 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	if (job->n == 0)
 		return;
 	ensure_engine();
-	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
-					  (long) cfg->max_concurrency + 4);
 
 	rs.cfg = cfg;
 	rs.job = job;
 	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
 	rs.retries_cap = cfg->max_concurrency * 2;
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
+	split_url(&rs);
+
+	/* keep a few idle connections beyond what this statement uses */
+	for (int i = cfg->max_concurrency + SPARE_CONNECTIONS; i < MAX_SLOTS; i++)
+		close_connection(&engine.slots[i]);
 
 	imcheck_stats_check_started(job->n);
 	PG_TRY();
@@ -923,32 +1242,21 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 		{
 			int64_t		now;
 			int64_t		wake_at;
-			int			running;
-			int			queued;
-			bool		finished_any = false;
-			CURLMsg    *msg;
+			uint32		done_before = rs.batches_done;
+			int			in_flight_before;
 			bool		rate_limited;
 
 			CHECK_FOR_INTERRUPTS();
 			now = monotonic_us();
 			wake_at = start_calls(&rs, now, &rate_limited);
-
-			curl_multi_perform(engine.multi, &running);
-			while ((msg = curl_multi_info_read(engine.multi, &queued)) != NULL)
-			{
-				call_slot  *slot = NULL;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &slot);
-				Assert(slot != NULL && slot->busy);
-				finish_call(&rs, slot, msg->data.result);
-				finished_any = true;
-			}
-			if (finished_any || rs.batches_done == rs.n_batches)
+			in_flight_before = rs.in_flight;
+			if (rs.connecting > 0)
+				drive_connects(&rs);
+			expire_calls(&rs, now);
+			if (rs.batches_done != done_before || rs.in_flight != in_flight_before)
 				continue;		/* start what can start now */
 
-			wait_for_progress(&rs, wake_at, now);
+			wait_and_serve(&rs, wake_at, now);
 			if (rate_limited)
 				job->rate_wait_us += monotonic_us() - now;
 		}
