@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JSONSCAN_MAX_DEPTH 64
 
@@ -76,5 +77,54 @@ int			jsonscan_object_next(jsonscan_cursor *c, int *state,
  * jsonscan_object_next: 1 with the cursor at an element, 0 after ']'.
  */
 int			jsonscan_array_next(jsonscan_cursor *c, int *state);
+
+/*
+ * The bytes of x (8 bytes read from memory) that are a control byte, '"' or
+ * '\\' (the bytes that end the plain part of a string), as their high bits:
+ * the classic SWAR tests.  Bytes above a flagged one may be flagged wrongly
+ * (borrows); the lowest flagged byte, and "none", are always right.
+ */
+static inline uint64_t
+jsonscan_special_mask8(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ULL;
+	const uint64_t highs = 0x8080808080808080ULL;
+	uint64_t	quote = x ^ (ones * '"');
+	uint64_t	backslash = x ^ (ones * '\\');
+
+	return (((quote - ones) & ~quote) |
+			((backslash - ones) & ~backslash) |
+			((x - ones * 0x20) & ~x)) & highs;
+}
+
+/*
+ * Skips the plain part of a string from p, 8 bytes at a time: every byte in
+ * [p, result) is plain; the result is the first special byte or a little
+ * before it, or where fewer than 8 bytes remain before end.  Callers finish
+ * byte by byte.  Shared with the request builder, which escapes the same
+ * bytes.
+ */
+static inline const char *
+jsonscan_skip_plain(const char *p, const char *end)
+{
+	while (end - p >= 8)
+	{
+		uint64_t	x;
+		uint64_t	special;
+
+		memcpy(&x, p, 8);
+		special = jsonscan_special_mask8(x);
+		if (special != 0)
+		{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return p + (__builtin_ctzll(special) >> 3);
+#else
+			return p;
+#endif
+		}
+		p += 8;
+	}
+	return p;
+}
 
 #endif							/* IMCHECK_JSONSCAN_H */

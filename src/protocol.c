@@ -57,7 +57,19 @@ protocol_buffer_append_json_string(protocol_buffer *buf,
 	*p++ = '"';
 	for (size_t i = 0; i < len; i++)
 	{
-		unsigned char c = (unsigned char) s[i];
+		/* copy the plain part in one go */
+		size_t		plain = (size_t) (jsonscan_skip_plain(s + i, s + len) - (s + i));
+		unsigned char c;
+
+		if (plain > 0)
+		{
+			memcpy(p, s + i, plain);
+			p += plain;
+			i += plain;
+			if (i == len)
+				break;
+		}
+		c = (unsigned char) s[i];
 
 		if (c == '"' || c == '\\')
 		{
@@ -296,7 +308,12 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	int			more;
 	jsonscan_string key;
 
-	memset(f, 0, sizeof(*f));
+	/* the flags say which other fields hold something (no memset: it showed in profiles) */
+	f->is_object = 0;
+	f->has_uid = 0;
+	f->code_state = 0;
+	f->has_info = 0;
+	f->has_status = 0;
 	if (c->p >= c->end || *c->p != '{')
 		return jsonscan_value(c, 2);
 	f->is_object = 1;
