@@ -463,6 +463,17 @@ ensure_result_info(imcheck_job *job)
 		job->result_info = palloc0(sizeof(char *) * job->n);
 }
 
+/* result_code likewise, once some ID has a code other than 0 */
+static void
+set_result_code(imcheck_job *job, uint32 d, int32 code)
+{
+	if (code == 0 && job->result_code == NULL)
+		return;
+	if (job->result_code == NULL)
+		job->result_code = palloc0(sizeof(int32) * job->n);
+	job->result_code[d] = code;
+}
+
 static void
 store_results(run_state *rs, call_slot *slot, const protocol_response *resp)
 {
@@ -474,7 +485,7 @@ store_results(run_state *rs, call_slot *slot, const protocol_response *resp)
 		const protocol_item_result *item = &resp->items[i];
 		uint32		d = first + i;
 
-		job->result_code[d] = item->result_code;
+		set_result_code(job, d, item->result_code);
 		job->status[d] = (uint8) (item->result_code == 0 ? item->status
 								  : PROTOCOL_STATUS_NONE);
 		if (item->result_info_len > 0)
@@ -769,7 +780,7 @@ fail_batch(run_state *rs, call_slot *slot, const call_outcome *out,
 	ensure_result_info(job);
 	for (uint32 i = 0; i < slot->n_ids; i++)
 	{
-		job->result_code[first + i] = out->code;
+		set_result_code(job, first + i, out->code);
 		job->status[first + i] = PROTOCOL_STATUS_NONE;
 		job->result_info[first + i] = out->info;
 	}

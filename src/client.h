@@ -42,8 +42,8 @@ typedef struct imcheck_job
 	uint32		n;
 	bool		raise_on_error;
 
-	/* output, allocated by the caller (n entries each) */
-	int32	   *result_code;
+	/* output, n entries each: status allocated by the caller, the others by the engine */
+	int32	   *result_code;	/* NULL while every code is 0; allocated lazily */
 	uint8	   *status;			/* protocol_account_status */
 	char	  **result_info;	/* NULL entries mean ""; allocated lazily */
 

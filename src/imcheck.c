@@ -89,7 +89,7 @@ StaticAssertDecl(MAX_USERIDS < SLOT_INDEX_MASK, "slot index too narrow");
 typedef struct distinct_set
 {
 	uint32	   *slots;
-	uint32		capacity;		/* twice the elements: probes stay short */
+	uint32		capacity;		/* 1.5 times the elements: probes stay short */
 } distinct_set;
 
 /*
@@ -259,7 +259,8 @@ im_account_check(PG_FUNCTION_ARGS)
 	input_to_distinct = palloc(sizeof(uint32) * nitems);
 	offsets = palloc(sizeof(uint32) * nitems);
 	job.offsets = offsets;
-	capacity = (uint32) nitems * 2 + 16;
+	/* load at most 2/3: short probes, and the set is the statement's peak memory */
+	capacity = (uint32) nitems + (uint32) nitems / 2 + 16;
 	set.slots = palloc_extended(sizeof(uint32) * (Size) capacity, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	set.capacity = capacity;
 
@@ -303,7 +304,7 @@ im_account_check(PG_FUNCTION_ARGS)
 
 	job.array_data = data;
 	job.raise_on_error = raise_on_error;
-	job.result_code = palloc0(sizeof(int32) * job.n);
+	job.result_code = NULL;		/* allocated by the engine on the first code other than 0 */
 	job.status = palloc0(sizeof(uint8) * job.n);
 	job.result_info = NULL;
 
@@ -330,7 +331,7 @@ im_account_check(PG_FUNCTION_ARGS)
 		bool		nulls[4] = {false, false, false, false};
 
 		values[0] = PointerGetDatum(ptr);
-		values[1] = Int32GetDatum(job.result_code[d]);
+		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
 		switch ((protocol_account_status) job.status[d])
 		{
 			case PROTOCOL_STATUS_IMPORTED:
