@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -64,6 +65,9 @@
 /* idle connections kept beyond the statement's max_concurrency */
 #define SPARE_CONNECTIONS 4
 
+/* a connection idle this long is checked before a call goes on it */
+#define IDLE_CHECK_US (100 * 1000)
+
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_RATE_LIMITED_MS 1000
 #define BACKOFF_CAP_MS 10000
@@ -95,6 +99,7 @@ typedef struct call_slot
 	curl_socket_t fd;			/* once connected */
 	bool		connected;
 	uint32		answered;		/* answers read from this connection */
+	int64_t		idle_since_us;	/* when its last call ended */
 
 	/* the call */
 	call_phase	phase;
@@ -104,7 +109,7 @@ typedef struct call_slot
 	int			usersig_generation;
 	int64_t		started_us;
 	int64_t		deadline_us;
-	int64_t		sent_us;		/* when its first byte went out */
+	int64_t		sent_us;		/* when its first byte went out (0: not yet) */
 	ratelimit_ticket ticket;
 	long		connects;		/* connections opened for it */
 	protocol_buffer body;
@@ -379,6 +384,22 @@ free_slot(int max_concurrency)
 
 static void start_sending(run_state *rs, call_slot *slot);
 
+/*
+ * Whether an idle keep-alive connection can carry a call: the server has
+ * neither closed it nor sent anything on it (on TLS, a close_notify).  This
+ * saves sending a call into a connection the server closed after its idle
+ * timeout; the race of a close just as the call goes out remains, and
+ * connection_lost() handles it.
+ */
+static bool
+idle_connection_usable(call_slot *slot)
+{
+	char		byte;
+	ssize_t		n = recv(slot->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 static void
 start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 		   bool fresh_connection, ratelimit_ticket ticket, int64_t now)
@@ -428,6 +449,9 @@ start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 	job->calls++;
 	imcheck_stats_call_started();
 
+	if (!fresh_connection && slot->connected &&
+		now - slot->idle_since_us > IDLE_CHECK_US && !idle_connection_usable(slot))
+		fresh_connection = true;
 	if (fresh_connection || !slot->connected)
 		open_connection(rs, slot);
 	else
@@ -827,10 +851,6 @@ finish_call(run_state *rs, call_slot *slot, const transfer *t)
 	long		connects = slot->connects;
 
 	rs->in_flight--;
-	/* the service counted the call when it arrived, no earlier than this */
-	if (slot->sent_us != 0)
-		ratelimit_refine(slot->ticket, slot->sent_us);
-
 	out = judge_call(rs, slot, t);
 	switch (out.verdict)
 	{
@@ -873,6 +893,8 @@ end_call(run_state *rs, call_slot *slot, const transfer *t, bool close)
 {
 	if (close)
 		close_connection(slot);
+	else
+		slot->idle_since_us = monotonic_us();
 	slot->phase = PHASE_IDLE;
 	finish_call(rs, slot, t);
 }
@@ -924,7 +946,17 @@ send_request(run_state *rs, call_slot *slot)
 			return;
 		}
 		if (slot->sent_us == 0)
+		{
+			/*
+			 * The service counts the call when it arrives, no earlier than
+			 * now.  Record that at once, not when the call ends: the other
+			 * sessions pace themselves by the log in the meantime, and a
+			 * call that waited for its connection would otherwise count as
+			 * older than it is and free its place in the budget too early.
+			 */
 			slot->sent_us = monotonic_us();
+			ratelimit_refine(slot->ticket, slot->sent_us);
+		}
 		slot->request_sent += n;
 	}
 	slot->phase = PHASE_RECEIVING;

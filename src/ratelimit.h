@@ -48,7 +48,8 @@ extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
 
 /*
  * Moves a recorded call's time later, to when its request was really sent
- * (known once it has completed), if it is still in the log.
+ * (the engine calls it as the first byte goes out), if it is still in the
+ * log.
  */
 extern void ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us);
 

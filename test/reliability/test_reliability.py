@@ -868,6 +868,36 @@ def check_imsim_killed():
         k.stop()
 
 
+def check_idle_connections_closed():
+    """The server closes idle keep-alive connections between statements (and,
+    racing, just as a call goes out on one): no call may fail, even with
+    max_retries = 0, and the closed connections are replaced."""
+    k = KillableImsim(["--rate-limit", "0", "--latency-ms", "0", "--conn-timeout", "1"])
+    k.start()
+    s = None
+    try:
+        s = Session(k.url, {"imcheck.max_retries": 0, "imcheck.rate_limit": 0})
+        rounds = 4
+        for i in range(rounds):
+            r = s.query(f"SELECT count(*), {RIGHT} FROM im_account_check("
+                        f"ARRAY(SELECT 'idle{i}_' || g FROM generate_series(1, 1600) g))")
+            expect(r.sqlstate == "00000" and r.rows == ["1600|1600"],
+                   f"statement {i + 1} after idle connections were closed: {r.rows} {r.errors}")
+            time.sleep(1.6)     # imsim closes connections idle for 1 s
+        st = stats(k.url)
+        expect(st["calls_by_code"] == {"0": 16 * rounds},
+               f"imsim answered {st['calls_by_code']} (want 64 calls, all 0)")
+        expect(st["connections"] >= 16 * rounds,
+               f"only {st['connections']} connections for {rounds} statements 1.6 s apart: "
+               "were the closed ones replaced, or did imsim not close them?")
+        return (f"{rounds} statements x 16 calls, 1.6 s apart, max_retries 0: all rows right, "
+                f"{st['connections']} connections accepted by imsim")
+    finally:
+        if s:
+            s.close()
+        k.stop()
+
+
 # ========================================================== 5. big inputs
 
 def check_million():
@@ -955,7 +985,8 @@ CHECKS = {
     "cancel": [("cancel", check_cancel)],
     "leaks": [("no_leaks", check_leaks)],
     "contexts": [("prepared_statement", check_prepared), ("copy_to_stdout", check_copy),
-                 ("parallel_plan", check_parallel), ("imsim_killed_mid_run", check_imsim_killed)],
+                 ("parallel_plan", check_parallel), ("imsim_killed_mid_run", check_imsim_killed),
+                 ("idle_connections_closed", check_idle_connections_closed)],
     "big": [("million_ids", check_million), ("userid_1mb", check_long_userid),
             ("too_many_ids", check_too_many)],
     # last: when it finds memory corruption, the backend may crash the cluster
