@@ -111,6 +111,7 @@ typedef struct head
 	bool		chunked;
 	bool		has_length;
 	size_t		length;			/* Content-Length, saturated at SIZE_MAX */
+	int			length_values;	/* values seen in Content-Length fields */
 	bool		close;			/* Connection: close */
 	bool		keep_alive;		/* Connection: keep-alive */
 	size_t		end;			/* offset just after the empty line */
@@ -158,6 +159,8 @@ static bool
 content_length(const char *s, size_t len, head *h)
 {
 	size_t		value = 0;
+
+	h->length_values++;
 
 	for (size_t i = 0; i < len; i++)
 	{
@@ -278,7 +281,10 @@ parse_head(const char *data, size_t len, size_t pos, bool at_eof, head *h,
 
 		if (equals_word(l.start, name_len, "Content-Length"))
 		{
-			if (value_len == 0 || !for_each_element(value, value_len, content_length, h))
+			int			values_before = h->length_values;
+
+			if (!for_each_element(value, value_len, content_length, h) ||
+				h->length_values == values_before)
 			{
 				*problem = "the response has an invalid Content-Length";
 				return HTTP1_BAD;
@@ -318,6 +324,7 @@ walk_chunks(const char *data, size_t len, size_t pos, bool at_eof,
 	{
 		size_t		size = 0;
 		size_t		i = 0;
+		size_t		digits;
 
 		if (!line_at(data, MIN_SIZE(len, pos + MAX_CHUNK_LINE), pos, &l))
 		{
@@ -347,9 +354,10 @@ walk_chunks(const char *data, size_t len, size_t pos, bool at_eof,
 			if (size > max_body)
 				return HTTP1_TOO_LARGE;
 		}
+		digits = i;
 		while (i < l.len && is_ows(l.start[i]))
 			i++;
-		if (i == 0 || (i < l.len && l.start[i] != ';'))
+		if (digits == 0 || (i < l.len && l.start[i] != ';'))
 		{
 			*problem = "the response has a malformed chunk size";
 			return HTTP1_BAD;
@@ -464,8 +472,12 @@ http1_parse_response(const char *data, size_t len, bool at_eof,
 		out->body = decoded->data ? decoded->data : "";
 		out->body_len = decoded->len;
 		out->consumed = end;
-		/* both framings given: the connection's framing can't be trusted */
-		if (h.has_length)
+		/*
+		 * Both framings given, or chunked from an HTTP/1.0 server (which
+		 * can't send it): the connection's framing can't be trusted after
+		 * this response (RFC 9112 6.1).
+		 */
+		if (h.has_length || h.minor == 0)
 			out->keep_alive = false;
 	}
 	else if (h.has_length)

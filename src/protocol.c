@@ -493,9 +493,16 @@ protocol_parse_response(const char *body, size_t len,
 	if (n > PROTOCOL_MAX_BATCH)
 		return finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
 
-	r = calloc(1, sizeof(response_fields));
+	/* not calloc: zeroing the 100 item slots (~10 kB) per answer showed in profiles */
+	r = malloc(sizeof(response_fields));
 	if (r == NULL)
 		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
+	r->is_object = 0;
+	r->has_action = 0;
+	r->code_state = 0;
+	r->has_info = 0;
+	r->items_state = 0;
+	r->n_items = 0;
 	if (scan_response(body, len, r) != 0)
 	{
 		free(r);

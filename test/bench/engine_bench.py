@@ -83,7 +83,7 @@ def at_the_limit():
         f"{secs1 / secs:.1f}x faster", "baseline", True)
 
 
-def wrk(connections, threads):
+def wrk(connections, threads, seconds=8):
     lua = os.path.join(TMP, "post.lua")
     with open(lua, "w") as f:
         f.write("""
@@ -96,7 +96,7 @@ wrk.headers["Content-Type"] = "application/json"
     url = (f"{FAST}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
            f"&identifier=administrator&usersig={USERSIG}&random=1&contenttype=json")
     reset(FAST)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", "-d8s", "-s", lua, url],
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", lua, url],
                          capture_output=True, text=True, check=True).stdout
     rps = float([l for l in out.splitlines() if l.startswith("Requests/sec:")][0].split()[1])
     s = imsim(FAST, "/_imsim/stats")
@@ -105,25 +105,35 @@ wrk.headers["Content-Type"] = "application/json"
 
 
 def machine_limit():
+    """Three rounds side by side: wrk with 1 and 2 threads, then imcheck; the
+    medians are compared (the machine is shared: single runs swing by 30%)."""
     n = 1_000_000
     settings = ["imcheck.rate_limit = 0", "client_min_messages = debug1"]
-    wrk1 = wrk(16, 1)
-    reset(FAST)
-    secs, out = psql(check_count(n), settings, endpoint=FAST)
-    s = imsim(FAST, "/_imsim/stats")
-    assert s["calls_by_code"] == {"0": n // 100}, s
-    wrk2 = wrk(16, 2)
-    calls = n / 100 / secs
-    # the engine's own time, from its DEBUG1 line ("... in 10000 calls, ... N ms")
-    engine_ms = float(re.search(r"in \d+ calls, .*, (\d+) ms", out).group(1))
-    engine_calls = n / 100 / (engine_ms / 1000)
-    best = max(wrk1, wrk2)
+    engine, whole, wrk1s, wrk2s, best = [], [], [], [], []
+    for _ in range(3):
+        w1 = wrk(16, 1, seconds=4)
+        w2 = wrk(16, 2, seconds=4)
+        reset(FAST)
+        secs, out = psql(check_count(n), settings, endpoint=FAST)
+        s = imsim(FAST, "/_imsim/stats")
+        assert s["calls_by_code"] == {"0": n // 100}, s
+        # the engine's own time, from its DEBUG1 line ("... in 10000 calls, ... N ms")
+        engine_ms = float(re.search(r"in \d+ calls, .*, (\d+) ms", out).group(1))
+        engine.append(n / 100 / (engine_ms / 1000))
+        whole.append(n / 100 / secs)
+        wrk1s.append(w1)
+        wrk2s.append(w2)
+        best.append(max(w1, w2))
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    ratio = med(engine) / med(best)
+    runs = ", ".join(f"{e:,.0f}/{b:,.0f}" for e, b in zip(engine, best))
     row("2. 1,000,000 IDs, one backend, 16 connections, no latency or limit",
-        f"{engine_calls:,.0f} calls/s while calling ({engine_ms / 1000:.2f} s); "
-        f"{calls:,.0f} calls/s for the whole statement ({secs:.2f} s, with building "
-        f"the array and the rows); wrk -c16: {wrk1:,.0f} calls/s (1 thread), "
-        f"{wrk2:,.0f} (2 threads); ratio {100 * engine_calls / best:.0f}% of the better",
-        ">= 70% of wrk", engine_calls >= 0.7 * best)
+        f"{med(engine):,.0f} calls/s while calling (median of 3; "
+        f"{med(whole):,.0f} calls/s for the whole statement, with building the array "
+        f"and the rows); wrk -c16: {med(wrk1s):,.0f} calls/s (1 thread), "
+        f"{med(wrk2s):,.0f} (2 threads); ratio {100 * ratio:.0f}% of the better "
+        f"(rounds, imcheck/wrk: {runs})",
+        ">= 70% of wrk", ratio >= 0.7)
 
 
 def one_budget():
