@@ -1,38 +1,41 @@
 #!/bin/sh
-# run_long.sh - long libFuzzer run of both harnesses.
+# run_long.sh - long libFuzzer run of the harnesses.
 #
 #   RUNS=10000000 test/fuzz/run_long.sh        (default RUNS: 10,000,000)
+#   HARNESSES="response http1" test/fuzz/run_long.sh
 #
-# The two harnesses run at the same time, one per core (this machine has 2),
-# each for RUNS executions, starting from its seed corpus.  New inputs go to
-# a scratch corpus under $WORK (kept for inspection, default a fresh mktemp
+# The harnesses (default: response usersig http1) run at the same time, each
+# for RUNS executions, starting from its seed corpus.  New inputs go to a
+# scratch corpus under $WORK (kept for inspection, default a fresh mktemp
 # directory), never into test/fuzz/corpus/.  Crash/leak/timeout reproducers
 # are written to test/fuzz/.  Prints each harness's executed-unit count and
-# exec/s, and exits non-zero if either harness failed.
+# exec/s, and exits non-zero if any harness failed.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-10000000}
 MAX_LEN=${MAX_LEN:-8192}
+HARNESSES=${HARNESSES:-response usersig http1}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/imcheck-fuzz.XXXXXX")}
 
 cd "$HERE" || exit 2
-make -s fuzz_response fuzz_usersig || exit 2
+for h in $HARNESSES; do
+	make -s "fuzz_$h" || exit 2
+done
 
 pids=""
-for h in response usersig; do
+for h in $HARNESSES; do
 	mkdir -p "$WORK/$h"
 	echo "== fuzz_$h: $RUNS runs, scratch corpus $WORK/$h, log $WORK/$h.log"
 	./fuzz_$h -max_len="$MAX_LEN" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-dict="$h.dict" -runs="$RUNS" "$WORK/$h" "corpus/$h" \
 		>"$WORK/$h.log" 2>&1 &
-	pids="$pids $!"
+	pids="$pids $h:$!"
 done
 
 rc=0
-i=0
-for pid in $pids; do
-	i=$((i + 1))
-	if [ $i -eq 1 ]; then h=response; else h=usersig; fi
+for entry in $pids; do
+	h=${entry%%:*}
+	pid=${entry#*:}
 	if wait "$pid"; then
 		status=ok
 	else
