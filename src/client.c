@@ -107,7 +107,6 @@ typedef struct call_slot
 	int			attempt;		/* 0 for the first try */
 	bool		on_reused;		/* sent on a connection that answered before */
 	int			usersig_generation;
-	int64_t		started_us;
 	int64_t		deadline_us;
 	int64_t		sent_us;		/* when its first byte went out (0: not yet) */
 	ratelimit_ticket ticket;
@@ -438,7 +437,6 @@ start_call(run_state *rs, call_slot *slot, uint32 batch, int attempt,
 	slot->batch = batch;
 	slot->attempt = attempt;
 	slot->usersig_generation = rs->usersig_generation;
-	slot->started_us = now;
 	slot->deadline_us = now + (int64_t) rs->cfg->timeout_ms * 1000;
 	slot->sent_us = 0;
 	slot->ticket = ticket;
