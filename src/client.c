@@ -936,8 +936,8 @@ send_request(run_state *rs, call_slot *slot)
 
 		rc = curl_easy_send(slot->easy, slot->request.data + slot->request_sent,
 							slot->request.len - slot->request_sent, &n);
-		if (rc == CURLE_AGAIN)
-			return;
+		if (rc == CURLE_AGAIN || (rc == CURLE_OK && n == 0))
+			return;				/* wait until the socket takes more */
 		if (rc != CURLE_OK)
 		{
 			connection_lost(rs, slot, "the connection failed while sending the request");
