@@ -23,3 +23,7 @@ SHLIB_LINK = $(shell pkg-config --libs $(PKG_DEPS))
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies (Debian's PostgreSQL is built without
+# --enable-depend): rebuild every object when any of our headers changes.
+$(OBJS): $(wildcard src/*.h)
