@@ -825,16 +825,24 @@ backoff_us(const call_outcome *out, int attempt)
 	return (int64_t) (ms * 1000 * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state)));
 }
 
+/*
+ * The slot's call will go again: counts the retry and queues its batch
+ * (with the given attempt number, no sooner than not_before_us).
+ */
 static void
-queue_retry(run_state *rs, uint32 batch, int attempt, bool fresh_connection,
-			int64_t not_before_us)
+retry_call(run_state *rs, call_slot *slot, imcheck_retry_reason reason,
+		   int attempt, bool fresh_connection, int64_t not_before_us)
 {
+	imcheck_stats_call_finished(0, slot->connects);
+	imcheck_stats_retry(reason);
+	rs->job->retries++;
+	rs->job->retries_by_reason[reason]++;
 	if (rs->n_retries == rs->retries_cap)
 	{
 		rs->retries_cap *= 2;
 		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
 	}
-	rs->retries[rs->n_retries].batch = batch;
+	rs->retries[rs->n_retries].batch = slot->batch;
 	rs->retries[rs->n_retries].attempt = attempt;
 	rs->retries[rs->n_retries].fresh_connection = fresh_connection;
 	rs->retries[rs->n_retries].not_before_us = not_before_us;
@@ -876,13 +884,9 @@ finish_call(run_state *rs, call_slot *slot, const transfer *t)
 		rs->batches_done++;
 		return;
 	}
-	imcheck_stats_call_finished(0, connects);
-	imcheck_stats_retry(out.reason);
-	queue_retry(rs, slot->batch,
-				slot->attempt + (out.reason == RETRY_USERSIG_RENEWED ? 0 : 1),
-				false, monotonic_us() + backoff_us(&out, slot->attempt));
-	rs->job->retries++;
-	rs->job->retries_by_reason[out.reason]++;
+	retry_call(rs, slot, out.reason,
+			   slot->attempt + (out.reason == RETRY_USERSIG_RENEWED ? 0 : 1),
+			   false, monotonic_us() + backoff_us(&out, slot->attempt));
 }
 
 /* Ends the slot's call with a transfer outcome; closes its connection if asked. */
@@ -914,11 +918,7 @@ connection_lost(run_state *rs, call_slot *slot, const char *what)
 		close_connection(slot);
 		slot->phase = PHASE_IDLE;
 		rs->in_flight--;
-		imcheck_stats_call_finished(0, slot->connects);
-		imcheck_stats_retry(RETRY_CONNECTION);
-		rs->job->retries++;
-		rs->job->retries_by_reason[RETRY_CONNECTION]++;
-		queue_retry(rs, slot->batch, slot->attempt, true, 0);
+		retry_call(rs, slot, RETRY_CONNECTION, slot->attempt, true, 0);
 		return;
 	}
 	t = no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION, pstrdup(what));
