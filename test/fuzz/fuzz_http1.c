@@ -25,16 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "http1.h"
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 #define SMALL_MAX ((size_t) 64)
 #define LARGE_MAX ((size_t) 1 << 20)
@@ -437,13 +429,10 @@ request_head(const char *data, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy, so ASan sees any read past the end */
-	char	   *copy = malloc(size ? size : 1);
+	char	   *copy = fuzz_exact_copy(data, size);
 
 	if (copy == NULL)
 		return 0;
-	if (size)
-		memcpy(copy, data, size);
 	parse_as_received(copy, size);
 	frame_round_trip(copy, size);
 	request_head(copy, size);

@@ -19,16 +19,8 @@
 
 #include <json-c/json.h>
 
+#include "fuzz_common.h"
 #include "protocol.h"
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 static const char *const fixed_ids[] = {"UserID_1", "UserID_2", "UserID_3"};
 static const size_t fixed_lens[] = {8, 8, 8};
@@ -234,13 +226,10 @@ build_round_trip(const char *data, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy, so ASan sees any read past the end */
-	char	   *copy = malloc(size ? size : 1);
+	char	   *copy = fuzz_exact_copy(data, size);
 
 	if (copy == NULL)
 		return 0;
-	if (size)
-		memcpy(copy, data, size);
 	parse_as_response(copy, size);
 	build_round_trip(copy, size);
 	free(copy);

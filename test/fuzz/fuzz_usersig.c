@@ -15,16 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_common.h"
 #include "usersig.h"
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) \
-		{ \
-			fprintf(stderr, "invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-			abort(); \
-		} \
-	} while (0)
 
 #define PUB_KEY "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 #define PUB_APPID UINT64_C(1400000000)
@@ -125,13 +117,10 @@ as_identifier(const char *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy, so ASan sees any read past the end */
-	char	   *copy = malloc(size ? size : 1);
+	char	   *copy = fuzz_exact_copy(data, size);
 
 	if (copy == NULL)
 		return 0;
-	if (size)
-		memcpy(copy, data, size);
 	as_usersig(copy, size);
 	as_identifier(copy, size);
 	free(copy);
