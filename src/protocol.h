@@ -90,6 +90,24 @@ protocol_outcome protocol_parse_response(const char *body, size_t len,
 										 const char *const *ids,
 										 const size_t *id_lens, size_t n,
 										 protocol_response *resp);
+
+/*
+ * The two paths protocol_parse_response() takes, exported so that tests and
+ * fuzzers can check that they agree.  The fast one only matches the compact
+ * layout the service answers a successful call in (no whitespace between
+ * tokens, members in the documented order, no escapes, every item
+ * successful and in the order asked): it returns 1 with resp filled (outcome
+ * PROTOCOL_OK, or PROTOCOL_NO_MEMORY) if the body has that layout, else 0
+ * with resp empty.  The general one parses any document.
+ */
+int			protocol_parse_response_fast(const char *body, size_t len,
+										 const char *const *ids,
+										 const size_t *id_lens, size_t n,
+										 protocol_response *resp);
+protocol_outcome protocol_parse_response_general(const char *body, size_t len,
+												 const char *const *ids,
+												 const size_t *id_lens, size_t n,
+												 protocol_response *resp);
 void		protocol_response_free(protocol_response *resp);
 
 /* A short English description of an outcome. */

@@ -4,11 +4,14 @@
  * 1. The input is a response body, parsed against the fixed asked-ID set
  *    {UserID_1, UserID_2, UserID_3} (all three, and 0-2 of them or a full
  *    batch of 100 IDs depending on the length); the result's invariants are
- *    checked.
+ *    checked, and the general path alone and the fast path for the compact
+ *    layout (where it matches) must reach the same result.
  * 2. The input is cut into UserIDs (up to 32 bytes each, any bytes including
  *    NUL) and sent through the escape/build path: the request must parse
  *    back (json-c, strict) to the same IDs, and a response built with the
- *    same escaping, in reverse order, must parse to PROTOCOL_OK.
+ *    same escaping must parse to PROTOCOL_OK, in reverse order (general
+ *    path) and in the order asked (the fast path, exactly when no ID needed
+ *    escaping).
  *
  * Any broken invariant calls abort(), which libFuzzer reports as a crash.
  */
@@ -85,6 +88,63 @@ check_response(const protocol_response *r, protocol_outcome o, size_t n)
 	CHECK(protocol_outcome_text(o) != NULL);
 }
 
+/* Two parse results say the same thing (their strings may live elsewhere). */
+static void
+check_same(const protocol_response *a, const protocol_response *b)
+{
+	CHECK(a->outcome == b->outcome);
+	CHECK(a->error_code == b->error_code);
+	CHECK(strcmp(a->error_info, b->error_info) == 0);
+	if (a->outcome == PROTOCOL_MALFORMED || a->outcome == PROTOCOL_MISMATCH)
+		CHECK(strcmp(a->problem, b->problem) == 0);
+	CHECK(a->n_items == b->n_items);
+	for (size_t i = 0; i < a->n_items; i++)
+	{
+		CHECK(a->items[i].result_code == b->items[i].result_code);
+		CHECK(a->items[i].status == b->items[i].status);
+		CHECK(a->items[i].result_info_len == b->items[i].result_info_len);
+		CHECK(memcmp(a->items[i].result_info, b->items[i].result_info,
+					 a->items[i].result_info_len + 1) == 0);
+	}
+}
+
+/*
+ * Parses body against ids like protocol_parse_response(), checks the
+ * result, and checks that the general path alone and the fast path (where
+ * it matches) reach the same result.  Returns the outcome; *fast says
+ * whether the fast path matched.
+ */
+static protocol_outcome
+parse_checked(const char *body, size_t len, const char *const *ids,
+			  const size_t *lens, size_t n, int *fast)
+{
+	protocol_response r;
+	protocol_response other;
+	protocol_outcome o;
+	int			matched;
+
+	o = protocol_parse_response(body, len, ids, lens, n, &r);
+	check_response(&r, o, n);
+	protocol_parse_response_general(body, len, ids, lens, n, &other);
+	check_same(&r, &other);
+	protocol_response_free(&other);
+	matched = protocol_parse_response_fast(body, len, ids, lens, n, &other);
+	if (matched)
+	{
+		CHECK(other.outcome == PROTOCOL_OK || other.outcome == PROTOCOL_NO_MEMORY);
+		if (other.outcome == PROTOCOL_OK)
+			check_same(&r, &other);
+	}
+	else
+		CHECK(other.items == NULL && other.arena == NULL && other.n_items == 0);
+	protocol_response_free(&other);
+	protocol_response_free(&r);
+	CHECK(r.items == NULL && r.arena == NULL && r.n_items == 0);
+	if (fast)
+		*fast = matched;
+	return o;
+}
+
 /*
  * Two parses per input (json-c under ASan is the cost): against all three
  * fixed IDs, and against a set chosen by the input's length: size % 4 = 0, 1
@@ -95,24 +155,13 @@ check_response(const protocol_response *r, protocol_outcome o, size_t n)
 static void
 parse_as_response(const char *body, size_t len)
 {
-	protocol_response r;
-	protocol_outcome o;
 	size_t		k = len % 4;
 
-	o = protocol_parse_response(body, len, fixed_ids, fixed_lens, 3, &r);
-	check_response(&r, o, 3);
-	protocol_response_free(&r);
-	CHECK(r.items == NULL && r.arena == NULL && r.n_items == 0);
-
+	parse_checked(body, len, fixed_ids, fixed_lens, 3, NULL);
 	if (k < 3)
-		o = protocol_parse_response(body, len, fixed_ids, fixed_lens, k, &r);
+		parse_checked(body, len, fixed_ids, fixed_lens, k, NULL);
 	else
-	{
-		k = PROTOCOL_MAX_BATCH;
-		o = protocol_parse_response(body, len, batch_ids, batch_lens, k, &r);
-	}
-	check_response(&r, o, k);
-	protocol_response_free(&r);
+		parse_checked(body, len, batch_ids, batch_lens, PROTOCOL_MAX_BATCH, NULL);
 }
 
 static void
@@ -212,11 +261,48 @@ build_round_trip(const char *data, size_t len)
 
 		CHECK(part != NULL);
 		memcpy(part, resp_body.data, cut);
-		o = protocol_parse_response(part, cut, ids, lens, n, &r);
-		check_response(&r, o, n);
-		CHECK(o == PROTOCOL_MALFORMED);
-		protocol_response_free(&r);
+		CHECK(parse_checked(part, cut, ids, lens, n, NULL) == PROTOCOL_MALFORMED);
 		free(part);
+	}
+
+	/*
+	 * The same answer in the order asked is the service's compact layout:
+	 * the fast path must take it exactly when no ID needed escaping, and
+	 * parse_checked() compares it with the general path.
+	 */
+	protocol_buffer_reset(&resp_body);
+	CHECK(protocol_buffer_append(&resp_body, head, sizeof(head) - 1) == 0);
+	for (size_t i = 0; i < n; i++)
+	{
+		static const char mid[] = ",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":";
+
+		if (i > 0)
+			CHECK(protocol_buffer_append(&resp_body, ",", 1) == 0);
+		CHECK(protocol_buffer_append(&resp_body, "{\"UserID\":", 10) == 0);
+		CHECK(protocol_buffer_append_json_string(&resp_body, ids[i], lens[i]) == 0);
+		CHECK(protocol_buffer_append(&resp_body, mid, sizeof(mid) - 1) == 0);
+		if (i % 2)
+			CHECK(protocol_buffer_append(&resp_body, "\"Imported\"}", 11) == 0);
+		else
+			CHECK(protocol_buffer_append(&resp_body, "\"NotImported\"}", 14) == 0);
+	}
+	CHECK(protocol_buffer_append(&resp_body, "]}", 2) == 0);
+	{
+		int			fast;
+		int			plain = n > 0;
+
+		for (size_t i = 0; i < n && plain; i++)
+			for (size_t j = 0; j < lens[i] && plain; j++)
+				plain = (unsigned char) ids[i][j] >= 0x20 && ids[i][j] != '"' &&
+					ids[i][j] != '\\';
+		CHECK(parse_checked(resp_body.data, resp_body.len, ids, lens, n, &fast) == PROTOCOL_OK);
+		CHECK(fast == plain);
+		o = protocol_parse_response(resp_body.data, resp_body.len, ids, lens, n, &r);
+		CHECK(o == PROTOCOL_OK);
+		for (size_t i = 0; i < n; i++)
+			CHECK(r.items[i].status == (i % 2 ? PROTOCOL_STATUS_IMPORTED
+										: PROTOCOL_STATUS_NOT_IMPORTED));
+		protocol_response_free(&r);
 	}
 
 	protocol_buffer_free(&req);

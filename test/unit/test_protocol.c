@@ -42,6 +42,59 @@ ids_of(const char *first, ...)
 	return s;
 }
 
+/* Two parse results say the same thing (their strings may live elsewhere). */
+static void
+assert_same_response(const protocol_response *a, const protocol_response *b)
+{
+	assert_int_equal(a->outcome, b->outcome);
+	assert_int_equal(a->error_code, b->error_code);
+	assert_string_equal(a->error_info, b->error_info);
+	if (a->outcome == PROTOCOL_MALFORMED || a->outcome == PROTOCOL_MISMATCH)
+		assert_string_equal(a->problem, b->problem);
+	assert_int_equal(a->n_items, b->n_items);
+	for (size_t i = 0; i < a->n_items; i++)
+	{
+		assert_int_equal(a->items[i].result_code, b->items[i].result_code);
+		assert_int_equal(a->items[i].status, b->items[i].status);
+		assert_int_equal(a->items[i].result_info_len, b->items[i].result_info_len);
+		assert_memory_equal(a->items[i].result_info, b->items[i].result_info,
+							a->items[i].result_info_len + 1);
+	}
+}
+
+/*
+ * protocol_parse_response() takes a fast path for the compact layout and
+ * the general scanner otherwise: whatever body a test parses, the general
+ * path alone must give the same result, and so must the fast path wherever
+ * it matches.  Returns whether the fast path matched.
+ */
+static int
+assert_paths_agree(const char *copy, size_t len, const idset *s,
+				   const protocol_response *r)
+{
+	protocol_response general;
+	protocol_response fast;
+	int			matched;
+
+	protocol_parse_response_general(copy, len, s->ids, s->lens, s->n, &general);
+	assert_same_response(r, &general);
+	matched = protocol_parse_response_fast(copy, len, s->ids, s->lens, s->n, &fast);
+	if (matched)
+	{
+		assert_int_equal(fast.outcome, PROTOCOL_OK);
+		assert_same_response(&fast, &general);
+	}
+	else
+	{
+		assert_null(fast.items);
+		assert_null(fast.arena);
+		assert_int_equal(fast.n_items, 0);
+	}
+	protocol_response_free(&fast);
+	protocol_response_free(&general);
+	return matched;
+}
+
 /* Parses len bytes of body from an exact-size, unterminated copy. */
 static protocol_outcome
 parse_len(const char *body, size_t len, const idset *s, protocol_response *r)
@@ -51,6 +104,7 @@ parse_len(const char *body, size_t len, const idset *s, protocol_response *r)
 
 	memset(r, 0x5a, sizeof(*r));	/* parse must initialise everything */
 	o = protocol_parse_response(copy, len, s->ids, s->lens, s->n, r);
+	assert_paths_agree(copy, len, s, r);
 	free(copy);
 	assert_int_equal(r->outcome, o);
 	if (o == PROTOCOL_MALFORMED || o == PROTOCOL_MISMATCH)
@@ -1452,6 +1506,184 @@ test_texts(void **state)
 						"NotImported");
 }
 
+/* ---- the fast path for the compact layout ------------------------------- */
+
+/* Parses body both ways (through parse_len's checks); returns whether fast matched. */
+static int
+fast_matches(const char *body, const idset *s, protocol_outcome want)
+{
+	char	   *copy = exact_copy(body, strlen(body));
+	protocol_response r;
+	protocol_outcome o;
+	int			matched;
+
+	o = protocol_parse_response(copy, strlen(body), s->ids, s->lens, s->n, &r);
+	if (o != want)
+		fail_msg("%s\n  got %s, want %s", body, protocol_outcome_text(o),
+				 protocol_outcome_text(want));
+	matched = assert_paths_agree(copy, strlen(body), s, &r);
+	protocol_response_free(&r);
+	free(copy);
+	return matched;
+}
+
+static void
+test_fast_path_compact_answer(void **state)
+{
+	idset		s = ids_of("a", "bb", NULL);
+	protocol_response r;
+	const char *body =
+		"{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"all fine\",\"ResultItem\":["
+		"{\"UserID\":\"a\",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":\"NotImported\"},"
+		"{\"UserID\":\"bb\",\"ResultCode\":0,\"ResultInfo\":\"note\",\"AccountStatus\":\"Imported\"}]}\r\n";
+
+	(void) state;
+	assert_true(protocol_parse_response_fast(body, strlen(body), s.ids, s.lens, s.n, &r));
+	assert_int_equal(r.outcome, PROTOCOL_OK);
+	assert_string_equal(r.error_info, "all fine");
+	assert_int_equal(r.n_items, 2);
+	assert_int_equal(r.items[0].result_code, 0);
+	assert_int_equal(r.items[0].status, PROTOCOL_STATUS_NOT_IMPORTED);
+	assert_string_equal(r.items[0].result_info, "");
+	assert_int_equal(r.items[0].result_info_len, 0);
+	assert_int_equal(r.items[1].status, PROTOCOL_STATUS_IMPORTED);
+	assert_string_equal(r.items[1].result_info, "note");
+	assert_int_equal(r.items[1].result_info_len, 4);
+	protocol_response_free(&r);
+	assert_true(fast_matches(body, &s, PROTOCOL_OK));
+	/* the layout of the test file's own builders, and leading whitespace */
+	s = ids_of("UserID_1", "UserID_2", NULL);
+	assert_true(fast_matches(" \n" OK_HEAD ITEM("UserID_1", "Imported") ","
+							 ITEM("UserID_2", "NotImported") OK_TAIL, &s, PROTOCOL_OK));
+}
+
+static void
+test_fast_path_full_batch(void **state)
+{
+	static char storage[PROTOCOL_MAX_BATCH][16];
+	idset		s;
+	protocol_buffer b = {0};
+	protocol_response r;
+
+	(void) state;
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(protocol_buffer_append(&b, OK_HEAD, strlen(OK_HEAD)), 0);
+	for (size_t i = 0; i < PROTOCOL_MAX_BATCH; i++)
+	{
+		char		item[128];
+
+		s.lens[i] = (size_t) snprintf(storage[i], sizeof(storage[i]), "user-%zu", i);
+		s.ids[i] = storage[i];
+		snprintf(item, sizeof(item), "%s{\"UserID\":\"%.15s\",\"ResultCode\":0,"
+				 "\"ResultInfo\":\"\",\"AccountStatus\":\"%s\"}", i ? "," : "",
+				 storage[i], i % 2 ? "Imported" : "NotImported");
+		assert_int_equal(protocol_buffer_append(&b, item, strlen(item)), 0);
+	}
+	assert_int_equal(protocol_buffer_append(&b, OK_TAIL, 2), 0);
+	s.n = PROTOCOL_MAX_BATCH;
+	assert_true(fast_matches(b.data, &s, PROTOCOL_OK));
+	assert_true(protocol_parse_response_fast(b.data, b.len, s.ids, s.lens, s.n, &r));
+	for (size_t i = 0; i < PROTOCOL_MAX_BATCH; i++)
+		assert_int_equal(r.items[i].status, i % 2 ? PROTOCOL_STATUS_IMPORTED
+						 : PROTOCOL_STATUS_NOT_IMPORTED);
+	protocol_response_free(&r);
+	/* one more ID asked than answered, or one fewer: not the layout */
+	s.n = PROTOCOL_MAX_BATCH - 1;
+	assert_false(fast_matches(b.data, &s, PROTOCOL_MISMATCH));
+	protocol_buffer_free(&b);
+}
+
+/* Anything but the compact layout goes to the general path, which decides. */
+static void
+test_fast_path_declines(void **state)
+{
+	idset		s = ids_of("UserID_1", "UserID_2", NULL);
+	idset		one = ids_of("UserID_1", NULL);
+	idset		quote = ids_of("a\"b", NULL);
+	idset		control = ids_of("a\tb", NULL);
+
+	(void) state;
+	/* whitespace between tokens (the API page's own sample) */
+	assert_false(fast_matches(sample_response, &s, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_1", "Imported") ", "
+							  ITEM("UserID_2", "Imported") OK_TAIL, &s, PROTOCOL_OK));
+	/* items out of the order asked */
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_2", "Imported") ","
+							  ITEM("UserID_1", "NotImported") OK_TAIL, &s, PROTOCOL_OK));
+	/* members in another order, or one more */
+	assert_false(fast_matches(OK_HEAD "{\"ResultCode\":0,\"UserID\":\"UserID_1\","
+							  "\"ResultInfo\":\"\",\"AccountStatus\":\"Imported\"}" OK_TAIL,
+							  &one, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD "{\"UserID\":\"UserID_1\",\"ResultCode\":0,"
+							  "\"ResultInfo\":\"\",\"AccountStatus\":\"Imported\",\"X\":1}"
+							  OK_TAIL, &one, PROTOCOL_OK));
+	assert_false(fast_matches("{\"ErrorCode\":0,\"ActionStatus\":\"OK\",\"ErrorInfo\":\"\","
+							  "\"ResultItem\":[" ITEM("UserID_1", "Imported") OK_TAIL,
+							  &one, PROTOCOL_OK));
+	/* escapes: in a UserID, in ResultInfo, in ErrorInfo */
+	assert_false(fast_matches(OK_HEAD ITEM("\\u0055serID_1", "Imported") OK_TAIL,
+							  &one, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD "{\"UserID\":\"UserID_1\",\"ResultCode\":0,"
+							  "\"ResultInfo\":\"a\\nb\",\"AccountStatus\":\"Imported\"}"
+							  OK_TAIL, &one, PROTOCOL_OK));
+	assert_false(fast_matches("{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\\t\","
+							  "\"ResultItem\":[" ITEM("UserID_1", "Imported") OK_TAIL,
+							  &one, PROTOCOL_OK));
+	/* an ID with a quote is sent escaped; its raw bytes in an answer are not JSON */
+	assert_false(fast_matches(OK_HEAD ITEM("a\\\"b", "Imported") OK_TAIL, &quote, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD ITEM("a\"b", "Imported") OK_TAIL, &quote,
+							  PROTOCOL_MALFORMED));
+	assert_false(fast_matches(OK_HEAD ITEM("a\tb", "Imported") OK_TAIL, &control,
+							  PROTOCOL_MALFORMED));
+	/* a failed item, another number form, an unknown status */
+	assert_false(fast_matches(OK_HEAD "{\"UserID\":\"UserID_1\",\"ResultCode\":70107,"
+							  "\"ResultInfo\":\"invalid\"}" OK_TAIL, &one, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD "{\"UserID\":\"UserID_1\",\"ResultCode\":-0,"
+							  "\"ResultInfo\":\"\",\"AccountStatus\":\"Imported\"}"
+							  OK_TAIL, &one, PROTOCOL_OK));
+	assert_false(fast_matches(OK_HEAD "{\"UserID\":\"UserID_1\",\"ResultCode\":00,"
+							  "\"ResultInfo\":\"\",\"AccountStatus\":\"Imported\"}"
+							  OK_TAIL, &one, PROTOCOL_MALFORMED));
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_1", "Imported2") OK_TAIL, &one,
+							  PROTOCOL_MALFORMED));
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_1", "imported") OK_TAIL, &one,
+							  PROTOCOL_MALFORMED));
+	/* an ID not asked, a FAIL answer, no items for none asked */
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_9", "Imported") OK_TAIL, &one,
+							  PROTOCOL_MISMATCH));
+	assert_false(fast_matches("{\"ActionStatus\":\"FAIL\",\"ErrorCode\":70107,"
+							  "\"ErrorInfo\":\"x\"}", &one, PROTOCOL_FAIL));
+	/* something after the document */
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_1", "Imported") OK_TAIL "x", &one,
+							  PROTOCOL_MALFORMED));
+	assert_false(fast_matches(OK_HEAD ITEM("UserID_1", "Imported") OK_TAIL "{}", &one,
+							  PROTOCOL_MALFORMED));
+}
+
+/* No proper prefix of a compact answer is taken by either path. */
+static void
+test_fast_path_every_prefix(void **state)
+{
+	idset		s = ids_of("UserID_1", "UserID_2", NULL);
+	const char *body = OK_HEAD ITEM("UserID_1", "Imported") ","
+		ITEM("UserID_2", "NotImported") OK_TAIL;
+	size_t		len = strlen(body);
+
+	(void) state;
+	for (size_t cut = 0; cut < len; cut++)
+	{
+		char	   *copy = exact_copy(body, cut);
+		protocol_response r;
+		protocol_outcome o = protocol_parse_response(copy, cut, s.ids, s.lens, s.n, &r);
+
+		if (o != PROTOCOL_MALFORMED)
+			fail_msg("prefix of %zu bytes: %s", cut, protocol_outcome_text(o));
+		assert_false(assert_paths_agree(copy, cut, &s, &r));
+		protocol_response_free(&r);
+		free(copy);
+	}
+}
+
 int
 main(void)
 {
@@ -1491,6 +1723,10 @@ main(void)
 		cmocka_unit_test(test_parse_result_code_zero_needs_status),
 		cmocka_unit_test(test_parse_unknown_account_status),
 		cmocka_unit_test(test_parse_mismatch),
+		cmocka_unit_test(test_fast_path_compact_answer),
+		cmocka_unit_test(test_fast_path_full_batch),
+		cmocka_unit_test(test_fast_path_declines),
+		cmocka_unit_test(test_fast_path_every_prefix),
 		cmocka_unit_test(test_parse_free_after_every_outcome),
 		cmocka_unit_test(test_texts),
 	};
