@@ -529,16 +529,84 @@ match_asked(const char *uid, size_t uid_len, size_t position,
  * two on every input).
  */
 
-/* Does p start with the literal lit? */
-#define FAST_LIT(p, end, lit) \
-	((size_t) ((end) - (p)) >= sizeof(lit) - 1 && \
-	 memcmp((p), (lit), sizeof(lit) - 1) == 0)
-
 static inline int
 is_string_special(unsigned char ch)
 {
 	return ch < 0x20 || ch == '"' || ch == '\\';
 }
+
+/*
+ * Are the n bytes at a and b equal?  Eight at a time: libc's memcmp is a
+ * call per comparison, and the fast path makes six per item.
+ */
+static inline int
+bytes_equal(const char *a, const char *b, size_t n)
+{
+	if (n >= 8)
+	{
+		uint64_t	x;
+		uint64_t	y;
+
+		for (size_t i = 0; i + 8 < n; i += 8)
+		{
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				return 0;
+		}
+		/* the last eight, overlapping the ones before if need be */
+		memcpy(&x, a + n - 8, 8);
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
+	}
+	if (n >= 4)
+	{
+		uint32_t	x1,
+					y1,
+					x2,
+					y2;
+
+		memcpy(&x1, a, 4);
+		memcpy(&y1, b, 4);
+		memcpy(&x2, a + n - 4, 4);
+		memcpy(&y2, b + n - 4, 4);
+		return x1 == y1 && x2 == y2;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * Are the n bytes at a those at b, with none that must be escaped in a JSON
+ * string (a control byte, '"' or '\\')?
+ */
+static inline int
+plain_and_equal(const char *a, const char *b, size_t n)
+{
+	size_t		i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		uint64_t	x;
+		uint64_t	y;
+
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y || jsonscan_special_mask8(x) != 0)
+			return 0;
+	}
+	for (; i < n; i++)
+		if (a[i] != b[i] || is_string_special((unsigned char) a[i]))
+			return 0;
+	return 1;
+}
+
+/* Does p start with the literal lit? */
+#define FAST_LIT(p, end, lit) \
+	((size_t) ((end) - (p)) >= sizeof(lit) - 1 && \
+	 bytes_equal((p), (lit), sizeof(lit) - 1))
 
 /*
  * From just past an opening quote, the closing quote of a string without
@@ -626,9 +694,10 @@ fast_match(const char *body, size_t len, const char *const *ids,
 		if (!FAST_LIT(p, end, item_head))
 			return 0;
 		p += sizeof(item_head) - 1;
-		if ((q = fast_plain_string(p, end)) == NULL ||
-			(size_t) (q - p) != id_lens[i] || memcmp(p, ids[i], id_lens[i]) != 0)
+		/* the ID asked, unescaped; to_info begins with its closing quote */
+		if ((size_t) (end - p) < id_lens[i] || !plain_and_equal(p, ids[i], id_lens[i]))
 			return 0;
+		q = p + id_lens[i];
 		if (!FAST_LIT(q, end, to_info))
 			return 0;
 		p = q + sizeof(to_info) - 1;
