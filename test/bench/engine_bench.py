@@ -136,6 +136,18 @@ def machine_limit():
         ">= 70% of wrk", ratio >= 0.7)
 
 
+def answer_parse():
+    """The backend's CPU per answer, alone (test/bench/parse_bench.c)."""
+    out = subprocess.run([os.environ["BENCH_PARSE"], "15", "2000"], capture_output=True,
+                         text=True, check=True).stdout
+    fig = dict(l.split() for l in out.splitlines() if l.split()[0].endswith("_us"))
+    fast, general, build = (float(fig[k]) for k in ("parse_fast_us", "parse_general_us", "build_us"))
+    row("2. CPU per call in the backend's protocol code (parse_bench, median of 15 rounds side by side)",
+        f"reading a 100-item answer: {fast:.1f} us on the fast path for the service's compact layout, "
+        f"{general:.1f} us through the general scanner ({general / fast:.1f}x); building a request "
+        f"{build:.1f} us", "(explains 2.)", True)
+
+
 def one_budget():
     n = 50_000
     time.sleep(1.1)
@@ -270,7 +282,7 @@ def connections():
 
 def main():
     started = time.time()
-    steps = [at_the_limit, machine_limit, one_budget, memory, connections]
+    steps = [at_the_limit, machine_limit, answer_parse, one_budget, memory, connections]
     only = os.environ.get("BENCH_ONLY")
     for step in steps:
         if not only or step.__name__ in only.split(","):
