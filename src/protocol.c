@@ -238,6 +238,11 @@ typedef struct response_fields
 	jsonscan_string info;
 	int			items_state;	/* 0 absent or not an array, 1 array */
 	size_t		n_items;		/* elements, counted past the ones kept */
+	int			try_fast;		/* try scan_item_fast() on each element */
+	const char *const *asked;	/* the UserIDs asked, in order: its hints */
+	const size_t *asked_lens;
+	size_t		n_asked;
+	size_t		n_fast;			/* elements scan_item_fast() read */
 	item_fields items[PROTOCOL_MAX_BATCH];
 } response_fields;
 
@@ -377,6 +382,313 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	return more;
 }
 
+/*
+ * The fast item scanner.  Nearly every ResultItem has the documented
+ * members in the documented order,
+ *
+ *   {"UserID":"u1","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"}
+ *
+ * (AccountStatus absent when the item failed), with plain strings.  Matching
+ * that shape token by token (whitespace allowed between tokens, as the
+ * generic scanner allows it) costs a fraction of the generic walk, which
+ * for every member steps through the object, scans and classifies the key
+ * and scans the value: reading the answer was the largest cost per call
+ * left in the backend.  An element of any other shape (another order or
+ * set of members, an escape, a ResultCode that is no int32) is left to
+ * scan_item(), from its start.  Where the fast scanner succeeds it fills
+ * item_fields exactly as scan_item() would from the same bytes; the unit
+ * tests and fuzz_response parse every input both ways and compare.  (Its
+ * strings are first compared with what they probably are: the UserID asked
+ * at that place, "", "Imported", "NotImported"; scanned only if not.  A
+ * first version matched the whole compact document byte for byte, twice as
+ * fast, but gave up on any whitespace or member-order difference.)
+ */
+
+/* the scanner's helpers are small and called in a row: inline them all */
+#if defined(__GNUC__)
+#define FAST_INLINE inline __attribute__((always_inline))
+#else
+#define FAST_INLINE inline
+#endif
+
+static FAST_INLINE int
+is_json_ws(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+static FAST_INLINE const char *
+skip_ws(const char *p, const char *end)
+{
+	/* compact JSON: almost always no whitespace at all */
+	if (p < end && (unsigned char) *p > ' ')
+		return p;
+	while (p < end && is_json_ws(*p))
+		p++;
+	return p;
+}
+
+/*
+ * Are the n bytes at a and b equal?  Eight at a time: libc's memcmp is a
+ * call per comparison, and the scanner makes several per item.
+ */
+static FAST_INLINE int
+bytes_equal(const char *a, const char *b, size_t n)
+{
+	if (n >= 8)
+	{
+		uint64_t	x;
+		uint64_t	y;
+
+		for (size_t i = 0; i + 8 < n; i += 8)
+		{
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				return 0;
+		}
+		/* the last eight, overlapping the ones before if need be */
+		memcpy(&x, a + n - 8, 8);
+		memcpy(&y, b + n - 8, 8);
+		return x == y;
+	}
+	if (n >= 4)
+	{
+		uint32_t	x1,
+					y1,
+					x2,
+					y2;
+
+		memcpy(&x1, a, 4);
+		memcpy(&y1, b, 4);
+		memcpy(&x2, a + n - 4, 4);
+		memcpy(&y2, b + n - 4, 4);
+		return x1 == y1 && x2 == y2;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* Is the validated string s exactly want[0..len)?  (Inline jsonscan_string_equals.) */
+static FAST_INLINE int
+string_is(const jsonscan_string *s, const char *want, size_t len)
+{
+	if (s->escaped)
+		return jsonscan_string_equals(s, want, len);
+	return (size_t) (s->end - s->start - 2) == len && bytes_equal(s->start + 1, want, len);
+}
+
+/*
+ * Reads, at *p, an int32 written as JSON integers usually are (optional
+ * minus, no leading zero, at most ten digits) and moves *p past it.  0 for
+ * anything else, which jsonscan_integer() then reads as the generic
+ * scanner would: a fraction or exponent, more digits, a leading zero.
+ */
+static FAST_INLINE int
+fast_int32(const char **p, const char *end, int32_t *value)
+{
+	const char *q = *p;
+	int			negative = 0;
+	int64_t		v = 0;
+	int			digits = 0;
+
+	if (q < end && *q == '-')
+	{
+		negative = 1;
+		q++;
+	}
+	while (q < end && *q >= '0' && *q <= '9' && digits < 11)
+	{
+		v = v * 10 + (*q - '0');
+		q++;
+		digits++;
+	}
+	if (digits == 0 || digits > 10 || (digits > 1 && q[-digits] == '0'))
+		return 0;
+	if (q < end && (*q == '.' || *q == 'e' || *q == 'E'))
+		return 0;
+	if (negative)
+		v = -v;
+	if (v < INT32_MIN || v > INT32_MAX)
+		return 0;
+	*value = (int32_t) v;
+	*p = q;
+	return 1;
+}
+
+/*
+ * Reads, at *p, the member name lit (with its quotes, e.g. "\"UserID\"")
+ * and the colon after it, and moves *p to the value.  0 if it is not there.
+ */
+#define FAST_KEY(p, end, lit) fast_key((p), (end), (lit), sizeof(lit) - 1)
+
+static FAST_INLINE int
+fast_key(const char **p, const char *end, const char *lit, size_t len)
+{
+	const char *q = *p;
+
+	if ((size_t) (end - q) < len + 1 || !bytes_equal(q, lit, len))
+		return 0;
+	q = skip_ws(q + len, end);
+	if (q >= end || *q != ':')
+		return 0;
+	*p = skip_ws(q + 1, end);
+	return 1;
+}
+
+/*
+ * Reads, at *p, a string without escapes or control characters into *s and
+ * moves *p past it.  0 if there is none such.
+ */
+static FAST_INLINE int
+fast_plain_string(const char **p, const char *end, jsonscan_string *s)
+{
+	const char *q = *p;
+
+	if (q >= end || *q != '"')
+		return 0;
+	q = jsonscan_skip_plain(q + 1, end);
+	while (q < end && (unsigned char) *q >= 0x20 && *q != '"' && *q != '\\')
+		q++;
+	if (q >= end || *q != '"')
+		return 0;
+	s->start = *p;
+	s->end = q + 1;
+	s->escaped = 0;
+	*p = q + 1;
+	return 1;
+}
+
+/*
+ * Are the n bytes at a those at b, with none that must be escaped in a JSON
+ * string (a control byte, '"' or '\\')?
+ */
+static FAST_INLINE int
+plain_and_equal(const char *a, const char *b, size_t n)
+{
+	uint64_t	x;
+	uint64_t	y;
+
+	if (n < 8)
+	{
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i] || (unsigned char) a[i] < 0x20 || a[i] == '"' || a[i] == '\\')
+				return 0;
+		return 1;
+	}
+	for (size_t i = 0; i + 8 < n; i += 8)
+	{
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y || jsonscan_special_mask8(x) != 0)
+			return 0;
+	}
+	/* the last eight, overlapping the ones before if need be */
+	memcpy(&x, a + n - 8, 8);
+	memcpy(&y, b + n - 8, 8);
+	return x == y && jsonscan_special_mask8(x) == 0;
+}
+
+/*
+ * fast_plain_string() for a string that is probably want (len bytes): a
+ * comparison instead of a scan.  0 if it is not exactly that, plain.
+ */
+static FAST_INLINE int
+fast_string_is(const char **p, const char *end, const char *want, size_t len,
+			   jsonscan_string *s)
+{
+	const char *q = *p;
+
+	if ((size_t) (end - q) < len + 2 || q[0] != '"' || q[len + 1] != '"' ||
+		!plain_and_equal(q + 1, want, len))
+		return 0;
+	s->start = q;
+	s->end = q + len + 2;
+	s->escaped = 0;
+	*p = q + len + 2;
+	return 1;
+}
+
+/* Reads, at *p, the byte ch after optional whitespace, and whitespace after it. */
+static FAST_INLINE int
+fast_punct(const char **p, const char *end, char ch)
+{
+	const char *q = skip_ws(*p, end);
+
+	if (q >= end || *q != ch)
+		return 0;
+	*p = skip_ws(q + 1, end);
+	return 1;
+}
+
+/*
+ * Reads the element at c->p if it has the documented shape, and the
+ * separator after it as jsonscan_array_next() would (*more: 1 another
+ * element follows, 0 the array ended, -1 neither): returns 1 with f filled
+ * and the cursor past the separator, else 0 with the cursor where it was.
+ * uid (uid_len bytes, or NULL) is the UserID this element probably
+ * answers, the one asked at its place: its strings are first compared with
+ * what they probably are, and scanned only if that fails.
+ */
+static int
+scan_item_fast(jsonscan_cursor *c, item_fields *f, int *more,
+			   const char *uid, size_t uid_len)
+{
+	const char *p = c->p;
+	const char *end = c->end;
+	int32_t		code;
+
+	if (!fast_punct(&p, end, '{') ||
+		!FAST_KEY(&p, end, "\"UserID\"") ||
+		!((uid != NULL && fast_string_is(&p, end, uid, uid_len, &f->uid)) ||
+		  fast_plain_string(&p, end, &f->uid)) ||
+		!fast_punct(&p, end, ',') ||
+		!FAST_KEY(&p, end, "\"ResultCode\"") ||
+		!fast_int32(&p, end, &code) ||
+		!fast_punct(&p, end, ',') ||
+		!FAST_KEY(&p, end, "\"ResultInfo\"") ||
+		!(fast_string_is(&p, end, "", 0, &f->info) ||
+		  fast_plain_string(&p, end, &f->info)))
+		return 0;
+	f->has_status = 0;
+	p = skip_ws(p, end);
+	if (p < end && *p == ',')
+	{
+		p = skip_ws(p + 1, end);
+		if (!FAST_KEY(&p, end, "\"AccountStatus\"") ||
+			!(fast_string_is(&p, end, "Imported", 8, &f->status) ||
+			  fast_string_is(&p, end, "NotImported", 11, &f->status) ||
+			  fast_plain_string(&p, end, &f->status)))
+			return 0;
+		f->has_status = 1;
+		p = skip_ws(p, end);
+	}
+	if (p >= end || *p != '}')
+		return 0;
+	f->is_object = 1;
+	f->has_uid = 1;
+	f->code_state = 1;
+	f->code = code;
+	f->has_info = 1;
+	p = skip_ws(p + 1, end);
+	if (p < end && *p == ',')
+	{
+		p = skip_ws(p + 1, end);
+		*more = 1;
+	}
+	else if (p < end && *p == ']')
+	{
+		p++;
+		*more = 0;
+	}
+	else
+		*more = -1;
+	c->p = p;
+	return 1;
+}
+
 static int
 scan_items(jsonscan_cursor *c, response_fields *r)
 {
@@ -390,17 +702,29 @@ scan_items(jsonscan_cursor *c, response_fields *r)
 		return jsonscan_value(c, 1);
 	}
 	r->items_state = 1;
-	while ((more = jsonscan_array_next(c, &state)) > 0)
+	more = jsonscan_array_next(c, &state);
+	while (more > 0)
 	{
 		int			rc;
 
-		if (r->n_items < PROTOCOL_MAX_BATCH)
-			rc = scan_item(c, &r->items[r->n_items]);
-		else
+		if (r->n_items < PROTOCOL_MAX_BATCH && r->try_fast &&
+			scan_item_fast(c, &r->items[r->n_items], &more,
+						   r->n_items < r->n_asked ? r->asked[r->n_items] : NULL,
+						   r->n_items < r->n_asked ? r->asked_lens[r->n_items] : 0))
+		{
+			/* it read the separator too */
+			r->n_fast++;
+			r->n_items++;
+			continue;
+		}
+		if (r->n_items >= PROTOCOL_MAX_BATCH)
 			rc = jsonscan_value(c, 2);
+		else
+			rc = scan_item(c, &r->items[r->n_items]);
 		if (rc != 0)
 			return -1;
 		r->n_items++;
+		more = jsonscan_array_next(c, &state);
 	}
 	return more;
 }
@@ -472,7 +796,22 @@ static const char *
 arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 {
 	char	   *at = arena->base + arena->used;
-	size_t		n = jsonscan_string_decode(s, at, arena->cap - arena->used);
+	size_t		n;
+
+	/* most strings are empty or plain: no decoder call for them */
+	if (!s->escaped)
+	{
+		n = (size_t) (s->end - s->start - 2);
+		if (n == 0)
+		{
+			if (len)
+				*len = 0;
+			return "";
+		}
+		memcpy(at, s->start + 1, n);
+	}
+	else
+		n = jsonscan_string_decode(s, at, arena->cap - arena->used);
 
 	at[n] = '\0';
 	arena->used += n + 1;
@@ -501,7 +840,7 @@ match_asked(const char *uid, size_t uid_len, size_t position,
 			const unsigned char *answered)
 {
 	if (position < n && !answered[position] && id_lens[position] == uid_len &&
-		memcmp(ids[position], uid, uid_len) == 0)
+		bytes_equal(ids[position], uid, uid_len))
 		return (long) position;
 	for (size_t i = 0; i < n; i++)
 		if (!answered[i] && id_lens[i] == uid_len &&
@@ -510,286 +849,11 @@ match_asked(const char *uid, size_t uid_len, size_t position,
 	return -1;
 }
 
-/*
- * The fast path.  The service answers a successful call in one compact
- * layout, items in the order asked:
- *
- *   {"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","ResultItem":[
- *    {"UserID":"u1","ResultCode":0,"ResultInfo":"","AccountStatus":"Imported"},...]}
- *
- * Matching that layout byte for byte costs a fraction of scanning the
- * document generically (per item: five member steps, four key lookups,
- * eight string scans), and the answer parse was the largest cost per call
- * left in the backend.  Only what the layout fixes is matched; anything
- * else (whitespace between tokens, another member order or set, an escape,
- * a failed item, items out of order, FAIL) is "not matched" and the general
- * scanner decides.  A document the fast path accepts is valid JSON and the
- * general path would read the same values from it, so the outcome never
- * depends on which path ran (the unit tests and fuzz_response compare the
- * two on every input).
- */
-
-static inline int
-is_string_special(unsigned char ch)
-{
-	return ch < 0x20 || ch == '"' || ch == '\\';
-}
-
-/*
- * Are the n bytes at a and b equal?  Eight at a time: libc's memcmp is a
- * call per comparison, and the fast path makes six per item.
- */
-static inline int
-bytes_equal(const char *a, const char *b, size_t n)
-{
-	if (n >= 8)
-	{
-		uint64_t	x;
-		uint64_t	y;
-
-		for (size_t i = 0; i + 8 < n; i += 8)
-		{
-			memcpy(&x, a + i, 8);
-			memcpy(&y, b + i, 8);
-			if (x != y)
-				return 0;
-		}
-		/* the last eight, overlapping the ones before if need be */
-		memcpy(&x, a + n - 8, 8);
-		memcpy(&y, b + n - 8, 8);
-		return x == y;
-	}
-	if (n >= 4)
-	{
-		uint32_t	x1,
-					y1,
-					x2,
-					y2;
-
-		memcpy(&x1, a, 4);
-		memcpy(&y1, b, 4);
-		memcpy(&x2, a + n - 4, 4);
-		memcpy(&y2, b + n - 4, 4);
-		return x1 == y1 && x2 == y2;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (a[i] != b[i])
-			return 0;
-	return 1;
-}
-
-/*
- * Are the n bytes at a those at b, with none that must be escaped in a JSON
- * string (a control byte, '"' or '\\')?
- */
-static inline int
-plain_and_equal(const char *a, const char *b, size_t n)
-{
-	size_t		i = 0;
-
-	for (; i + 8 <= n; i += 8)
-	{
-		uint64_t	x;
-		uint64_t	y;
-
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y || jsonscan_special_mask8(x) != 0)
-			return 0;
-	}
-	for (; i < n; i++)
-		if (a[i] != b[i] || is_string_special((unsigned char) a[i]))
-			return 0;
-	return 1;
-}
-
-/* Does p start with the literal lit? */
-#define FAST_LIT(p, end, lit) \
-	((size_t) ((end) - (p)) >= sizeof(lit) - 1 && \
-	 bytes_equal((p), (lit), sizeof(lit) - 1))
-
-/*
- * From just past an opening quote, the closing quote of a string without
- * escapes or control characters; NULL if the string has either (or is cut).
- */
-static inline const char *
-fast_plain_string(const char *p, const char *end)
-{
-	p = jsonscan_skip_plain(p, end);
-	while (p < end && !is_string_special((unsigned char) *p))
-		p++;
-	return p < end && *p == '"' ? p : NULL;
-}
-
-/* The text of a plain string [start, stop) as a NUL-terminated arena copy. */
-static const char *
-arena_copy(arena_builder *arena, const char *start, const char *stop, size_t *len)
-{
-	char	   *at;
-	size_t		n = (size_t) (stop - start);
-
-	if (n == 0)
-	{
-		if (len)
-			*len = 0;
-		return "";
-	}
-	at = arena->base + arena->used;
-	memcpy(at, start, n);
-	at[n] = '\0';
-	arena->used += n + 1;
-	if (len)
-		*len = n;
-	return at;
-}
-
-/* Where the fast path found each item's ResultInfo and what status it says. */
-typedef struct fast_item
-{
-	const char *info_start;
-	const char *info_stop;
-	protocol_account_status status;
-} fast_item;
-
-/*
- * Matches the layout above.  Returns 1 and fills *items (n of them) and
- * the ErrorInfo's bounds; 0 if the document does not have that layout.
- */
-static int
-fast_match(const char *body, size_t len, const char *const *ids,
-		   const size_t *id_lens, size_t n, fast_item *items,
-		   const char **info_start, const char **info_stop)
-{
-	static const char head[] =
-		"{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"";
-	static const char to_items[] = "\",\"ResultItem\":[";
-	static const char item_head[] = "{\"UserID\":\"";
-	static const char to_info[] = "\",\"ResultCode\":0,\"ResultInfo\":\"";
-	static const char to_status[] = "\",\"AccountStatus\":\"";
-	static const char imported[] = "Imported\"}";
-	static const char not_imported[] = "NotImported\"}";
-	const char *end = body + len;
-	const char *p = body;
-	const char *q;
-
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	if (!FAST_LIT(p, end, head))
-		return 0;
-	*info_start = p + sizeof(head) - 1;
-	if ((q = fast_plain_string(*info_start, end)) == NULL)
-		return 0;
-	*info_stop = q;
-	if (!FAST_LIT(q, end, to_items))
-		return 0;
-	p = q + sizeof(to_items) - 1;
-	for (size_t i = 0; i < n; i++)
-	{
-		if (i > 0)
-		{
-			if (p >= end || *p != ',')
-				return 0;
-			p++;
-		}
-		if (!FAST_LIT(p, end, item_head))
-			return 0;
-		p += sizeof(item_head) - 1;
-		/* the ID asked, unescaped; to_info begins with its closing quote */
-		if ((size_t) (end - p) < id_lens[i] || !plain_and_equal(p, ids[i], id_lens[i]))
-			return 0;
-		q = p + id_lens[i];
-		if (!FAST_LIT(q, end, to_info))
-			return 0;
-		p = q + sizeof(to_info) - 1;
-		if ((q = fast_plain_string(p, end)) == NULL)
-			return 0;
-		items[i].info_start = p;
-		items[i].info_stop = q;
-		if (!FAST_LIT(q, end, to_status))
-			return 0;
-		p = q + sizeof(to_status) - 1;
-		if (FAST_LIT(p, end, imported))
-		{
-			items[i].status = PROTOCOL_STATUS_IMPORTED;
-			p += sizeof(imported) - 1;
-		}
-		else if (FAST_LIT(p, end, not_imported))
-		{
-			items[i].status = PROTOCOL_STATUS_NOT_IMPORTED;
-			p += sizeof(not_imported) - 1;
-		}
-		else
-			return 0;
-	}
-	if (!FAST_LIT(p, end, "]}"))
-		return 0;
-	p += 2;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p == end;
-}
-
-int
-protocol_parse_response_fast(const char *body, size_t len,
-							 const char *const *ids, const size_t *id_lens,
-							 size_t n, protocol_response *resp)
-{
-	fast_item	items[PROTOCOL_MAX_BATCH];
-	const char *info_start;
-	const char *info_stop;
-	arena_builder arena;
-
-	memset(resp, 0, sizeof(*resp));
-	resp->error_info = "";
-	if (body == NULL || n == 0 || n > PROTOCOL_MAX_BATCH ||
-		!fast_match(body, len, ids, id_lens, n, items, &info_start, &info_stop))
-		return 0;
-
-	/* as in the general path: room for every string with its terminator */
-	arena.cap = len + PROTOCOL_MAX_BATCH + 2;
-	arena.used = 0;
-	arena.base = malloc(arena.cap);
-	resp->items = calloc(n, sizeof(protocol_item_result));
-	if (arena.base == NULL || resp->items == NULL)
-	{
-		free(arena.base);
-		free(resp->items);
-		resp->items = NULL;
-		finish(resp, PROTOCOL_NO_MEMORY, NULL);
-		return 1;
-	}
-	resp->arena = arena.base;
-	resp->error_code = 0;
-	resp->error_info = arena_copy(&arena, info_start, info_stop, NULL);
-	for (size_t i = 0; i < n; i++)
-	{
-		protocol_item_result *result = &resp->items[i];
-
-		result->result_code = 0;
-		result->status = items[i].status;
-		result->result_info = arena_copy(&arena, items[i].info_start,
-										 items[i].info_stop,
-										 &result->result_info_len);
-	}
-	resp->n_items = n;
-	finish(resp, PROTOCOL_OK, NULL);
-	return 1;
-}
-
-protocol_outcome
-protocol_parse_response(const char *body, size_t len,
-						const char *const *ids, const size_t *id_lens,
-						size_t n, protocol_response *resp)
-{
-	if (protocol_parse_response_fast(body, len, ids, id_lens, n, resp))
-		return resp->outcome;
-	return protocol_parse_response_general(body, len, ids, id_lens, n, resp);
-}
-
-protocol_outcome
-protocol_parse_response_general(const char *body, size_t len,
-								const char *const *ids, const size_t *id_lens,
-								size_t n, protocol_response *resp)
+/* The parse; try_fast says whether scan_item_fast() goes first. */
+static protocol_outcome
+parse_response(const char *body, size_t len, const char *const *ids,
+			   const size_t *id_lens, size_t n, protocol_response *resp,
+			   int try_fast)
 {
 	response_fields *r;
 	arena_builder arena;
@@ -811,6 +875,11 @@ protocol_parse_response_general(const char *body, size_t len,
 	r->has_info = 0;
 	r->items_state = 0;
 	r->n_items = 0;
+	r->try_fast = try_fast;
+	r->asked = ids;
+	r->asked_lens = id_lens;
+	r->n_asked = n;
+	r->n_fast = 0;
 	if (scan_response(body, len, r) != 0)
 	{
 		free(r);
@@ -919,9 +988,9 @@ protocol_parse_response_general(const char *body, size_t len,
 								 "a successful ResultItem lacks AccountStatus");
 				goto done;
 			}
-			if (jsonscan_string_equals(&f->status, "Imported", 8))
+			if (string_is(&f->status, "Imported", 8))
 				result->status = PROTOCOL_STATUS_IMPORTED;
-			else if (jsonscan_string_equals(&f->status, "NotImported", 11))
+			else if (string_is(&f->status, "NotImported", 11))
 				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
 			else
 			{
@@ -933,11 +1002,28 @@ protocol_parse_response_general(const char *body, size_t len,
 	}
 	/* n items, each matched to a distinct asked ID: every ID answered once */
 	resp->n_items = n;
+	resp->n_fast_items = r->n_fast;
 	outcome = finish(resp, PROTOCOL_OK, NULL);
 
 done:
 	free(r);
 	return outcome;
+}
+
+protocol_outcome
+protocol_parse_response(const char *body, size_t len,
+						const char *const *ids, const size_t *id_lens,
+						size_t n, protocol_response *resp)
+{
+	return parse_response(body, len, ids, id_lens, n, resp, 1);
+}
+
+protocol_outcome
+protocol_parse_response_general(const char *body, size_t len,
+								const char *const *ids, const size_t *id_lens,
+								size_t n, protocol_response *resp)
+{
+	return parse_response(body, len, ids, id_lens, n, resp, 0);
 }
 
 void
@@ -948,4 +1034,5 @@ protocol_response_free(protocol_response *resp)
 	resp->items = NULL;
 	resp->arena = NULL;
 	resp->n_items = 0;
+	resp->n_fast_items = 0;
 }

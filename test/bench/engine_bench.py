@@ -143,8 +143,8 @@ def answer_parse():
     fig = dict(l.split() for l in out.splitlines() if l.split()[0].endswith("_us"))
     fast, general, build = (float(fig[k]) for k in ("parse_fast_us", "parse_general_us", "build_us"))
     row("2. CPU per call in the backend's protocol code (parse_bench, median of 15 rounds side by side)",
-        f"reading a 100-item answer: {fast:.1f} us on the fast path for the service's compact layout, "
-        f"{general:.1f} us through the general scanner ({general / fast:.1f}x); building a request "
+        f"reading a 100-item answer: {fast:.1f} us with the fast item scanner, "
+        f"{general:.1f} us with the generic scanner alone ({general / fast:.1f}x); building a request "
         f"{build:.1f} us", "(explains 2.)", True)
 
 

@@ -2,9 +2,9 @@
  * parse_bench.c - CPU cost of reading one account_check answer of 100 items
  * (src/protocol.c), the largest per-call cost in the backend.
  *
- * Times, side by side in alternating rounds on the same answer (the layout
- * imsim and the service send: compact, items in the order asked):
- *   fast     protocol_parse_response(), which matches that layout first
+ * Times, side by side in alternating rounds on the same answer (imsim's:
+ * compact, the documented members in the documented order):
+ *   fast     protocol_parse_response(), whose fast item scanner reads the items
  *   general  protocol_parse_response_general(), the generic scanner alone
  *   build    protocol_build_request() for the same 100 IDs
  * and prints the median round of each in microseconds per operation.
@@ -52,9 +52,10 @@ time_parse(parse_fn parse, const protocol_buffer *body, int ops)
 	{
 		protocol_response r;
 
-		if (parse(body->data, body->len, ids, id_lens, PROTOCOL_MAX_BATCH, &r) != PROTOCOL_OK)
+		if (parse(body->data, body->len, ids, id_lens, PROTOCOL_MAX_BATCH, &r) != PROTOCOL_OK ||
+			r.n_fast_items != (parse == protocol_parse_response ? PROTOCOL_MAX_BATCH : 0))
 		{
-			fprintf(stderr, "parse_bench: the answer did not parse\n");
+			fprintf(stderr, "parse_bench: the answer did not parse as expected\n");
 			exit(1);
 		}
 		protocol_response_free(&r);
