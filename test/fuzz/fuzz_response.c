@@ -4,14 +4,14 @@
  * 1. The input is a response body, parsed against the fixed asked-ID set
  *    {UserID_1, UserID_2, UserID_3} (all three, and 0-2 of them or a full
  *    batch of 100 IDs depending on the length); the result's invariants are
- *    checked, and the generic scanner alone must reach the same result as
- *    the parse that reads items of the documented shape with the fast one.
+ *    checked, and every combination of the parser's fast paths (a whole
+ *    compact answer; items of the documented shape), down to the generic
+ *    scanner alone, must reach the same result.
  * 2. The input is cut into UserIDs (up to 32 bytes each, any bytes including
  *    NUL) and sent through the escape/build path: the request must parse
  *    back (json-c, strict) to the same IDs, and a response built with the
  *    same escaping must parse to PROTOCOL_OK, in reverse order and in the
- *    order asked (the fast item scanner reading exactly the items whose ID
- *    needed no escaping).
+ *    order asked (as a compact answer exactly when no ID needed escaping).
  *
  * Any broken invariant calls abort(), which libFuzzer reports as a crash.
  */
@@ -109,27 +109,37 @@ check_same(const protocol_response *a, const protocol_response *b)
 }
 
 /*
- * Parses body against ids, checks the result, and checks that the generic
- * scanner alone (no fast item scanner) reaches the same result.  Returns
- * the outcome; *fast gets how many items the fast scanner read.
+ * Parses body against ids, checks the result, and checks that every
+ * combination of the fast paths, down to the generic scanner alone,
+ * reaches the same result.  Returns the outcome; *fast gets how many items
+ * a fast path read, *compact whether the whole answer was compact.
  */
 static protocol_outcome
 parse_checked(const char *body, size_t len, const char *const *ids,
-			  const size_t *lens, size_t n, size_t *fast)
+			  const size_t *lens, size_t n, size_t *fast, int *compact)
 {
+	static const int paths[] = {0, PROTOCOL_PATH_FAST_ITEMS, PROTOCOL_PATH_COMPACT};
 	protocol_response r;
-	protocol_response general;
 	protocol_outcome o;
 
 	o = protocol_parse_response(body, len, ids, lens, n, &r);
 	check_response(&r, o, n);
 	CHECK(r.n_fast_items <= r.n_items);
-	protocol_parse_response_general(body, len, ids, lens, n, &general);
-	CHECK(general.n_fast_items == 0);
-	check_same(&r, &general);
-	protocol_response_free(&general);
+	CHECK(!r.compact || r.n_fast_items == r.n_items);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+	{
+		protocol_response other;
+
+		protocol_parse_response_paths(body, len, ids, lens, n, &other, paths[i]);
+		check_same(&r, &other);
+		CHECK((paths[i] & PROTOCOL_PATH_COMPACT) || !other.compact);
+		CHECK(paths[i] != 0 || other.n_fast_items == 0);
+		protocol_response_free(&other);
+	}
 	if (fast)
 		*fast = r.n_fast_items;
+	if (compact)
+		*compact = r.compact;
 	protocol_response_free(&r);
 	CHECK(r.items == NULL && r.arena == NULL && r.n_items == 0);
 	return o;
@@ -147,11 +157,11 @@ parse_as_response(const char *body, size_t len)
 {
 	size_t		k = len % 4;
 
-	parse_checked(body, len, fixed_ids, fixed_lens, 3, NULL);
+	parse_checked(body, len, fixed_ids, fixed_lens, 3, NULL, NULL);
 	if (k < 3)
-		parse_checked(body, len, fixed_ids, fixed_lens, k, NULL);
+		parse_checked(body, len, fixed_ids, fixed_lens, k, NULL, NULL);
 	else
-		parse_checked(body, len, batch_ids, batch_lens, PROTOCOL_MAX_BATCH, NULL);
+		parse_checked(body, len, batch_ids, batch_lens, PROTOCOL_MAX_BATCH, NULL, NULL);
 }
 
 static void
@@ -251,14 +261,15 @@ build_round_trip(const char *data, size_t len)
 
 		CHECK(part != NULL);
 		memcpy(part, resp_body.data, cut);
-		CHECK(parse_checked(part, cut, ids, lens, n, NULL) == PROTOCOL_MALFORMED);
+		CHECK(parse_checked(part, cut, ids, lens, n, NULL, NULL) == PROTOCOL_MALFORMED);
 		free(part);
 	}
 
 	/*
-	 * The same answer in the order asked: the fast item scanner must read
-	 * exactly the items whose ID needed no escaping, and parse_checked()
-	 * compares the result with the generic scanner's.
+	 * The same answer in the order asked: the compact path must take it
+	 * when no ID needed escaping, else the fast item scanner must read
+	 * exactly the items whose ID needed none; parse_checked() compares the
+	 * result with every other combination of paths.
 	 */
 	protocol_buffer_reset(&resp_body);
 	CHECK(protocol_buffer_append(&resp_body, head, sizeof(head) - 1) == 0);
@@ -279,6 +290,7 @@ build_round_trip(const char *data, size_t len)
 	CHECK(protocol_buffer_append(&resp_body, "]}", 2) == 0);
 	{
 		size_t		fast;
+		int			compact;
 		size_t		plain = 0;
 
 		for (size_t i = 0; i < n; i++)
@@ -290,8 +302,10 @@ build_round_trip(const char *data, size_t len)
 					ids[i][j] == '\\';
 			plain += !escaped;
 		}
-		CHECK(parse_checked(resp_body.data, resp_body.len, ids, lens, n, &fast) == PROTOCOL_OK);
+		CHECK(parse_checked(resp_body.data, resp_body.len, ids, lens, n, &fast,
+							&compact) == PROTOCOL_OK);
 		CHECK(fast == plain);
+		CHECK(compact == (n > 0 && plain == n));
 		o = protocol_parse_response(resp_body.data, resp_body.len, ids, lens, n, &r);
 		CHECK(o == PROTOCOL_OK);
 		for (size_t i = 0; i < n; i++)

@@ -63,22 +63,31 @@ assert_same_response(const protocol_response *a, const protocol_response *b)
 }
 
 /*
- * protocol_parse_response() reads ResultItem elements of the documented
- * shape with a fast scanner and any other with the generic one: whatever
- * body a test parses, the generic scanner alone must give the same result.
- * Returns how many items the fast scanner read.
+ * protocol_parse_response() takes fast paths (a whole compact answer; result
+ * items of the documented shape) where it can: whatever body a test
+ * parses, every combination of them, down to the generic scanner alone,
+ * must give the same result.  Returns how many items a fast path read.
  */
 static size_t
 assert_paths_agree(const char *copy, size_t len, const idset *s,
 				   const protocol_response *r)
 {
-	protocol_response general;
+	static const int paths[] = {0, PROTOCOL_PATH_FAST_ITEMS, PROTOCOL_PATH_COMPACT};
 
-	protocol_parse_response_general(copy, len, s->ids, s->lens, s->n, &general);
-	assert_same_response(r, &general);
-	assert_int_equal(general.n_fast_items, 0);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+	{
+		protocol_response other;
+
+		protocol_parse_response_paths(copy, len, s->ids, s->lens, s->n, &other, paths[i]);
+		assert_same_response(r, &other);
+		if (!(paths[i] & PROTOCOL_PATH_COMPACT))
+			assert_false(other.compact);
+		if (paths[i] == 0)
+			assert_int_equal(other.n_fast_items, 0);
+		protocol_response_free(&other);
+	}
 	assert_true(r->n_fast_items <= r->n_items);
-	protocol_response_free(&general);
+	assert_true(!r->compact || r->n_fast_items == r->n_items);
 	return r->n_fast_items;
 }
 
@@ -1497,10 +1506,12 @@ test_texts(void **state)
 
 /*
  * Parses body (through the checks of assert_paths_agree()), wants the
- * outcome, and returns how many items the fast scanner read.
+ * outcome, and returns how many items a fast path read; *compact says
+ * whether the whole answer matched the compact layout.
  */
 static size_t
-fast_items(const char *body, const idset *s, protocol_outcome want)
+fast_items_compact(const char *body, const idset *s, protocol_outcome want,
+				   int *compact)
 {
 	char	   *copy = exact_copy(body, strlen(body));
 	protocol_response r;
@@ -1512,8 +1523,21 @@ fast_items(const char *body, const idset *s, protocol_outcome want)
 		fail_msg("%s\n  got %s, want %s", body, protocol_outcome_text(o),
 				 protocol_outcome_text(want));
 	fast = assert_paths_agree(copy, strlen(body), s, &r);
+	if (compact)
+		*compact = r.compact;
 	protocol_response_free(&r);
 	free(copy);
+	return fast;
+}
+
+/* As fast_items_compact(), for a body that is not a compact answer. */
+static size_t
+fast_items(const char *body, const idset *s, protocol_outcome want)
+{
+	int			compact;
+	size_t		fast = fast_items_compact(body, s, want, &compact);
+
+	assert_false(compact);
 	return fast;
 }
 
@@ -1523,6 +1547,7 @@ test_fast_items_documented_shape(void **state)
 	idset		s = ids_of("a", "bb", NULL);
 	idset		two = ids_of("UserID_1", "UserID_2", NULL);
 	protocol_response r;
+	int			compact;
 	const char *body =
 		"{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"all fine\",\"ResultItem\":["
 		"{\"UserID\":\"a\",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":\"NotImported\"},"
@@ -1531,6 +1556,7 @@ test_fast_items_documented_shape(void **state)
 	(void) state;
 	assert_int_equal(parse(body, &s, &r), PROTOCOL_OK);
 	assert_int_equal(r.n_fast_items, 2);
+	assert_true(r.compact);
 	assert_string_equal(r.error_info, "all fine");
 	assert_int_equal(r.items[0].status, PROTOCOL_STATUS_NOT_IMPORTED);
 	assert_string_equal(r.items[0].result_info, "");
@@ -1539,9 +1565,13 @@ test_fast_items_documented_shape(void **state)
 	assert_int_equal(r.items[1].result_info_len, 4);
 	protocol_response_free(&r);
 	/* compact, and with whitespace between tokens (the API page's sample) */
-	assert_int_equal(fast_items(OK_HEAD ITEM("UserID_1", "Imported") ","
-								ITEM("UserID_2", "NotImported") OK_TAIL, &two, PROTOCOL_OK), 2);
+	assert_int_equal(fast_items_compact(OK_HEAD ITEM("UserID_1", "Imported") ","
+										ITEM("UserID_2", "NotImported") OK_TAIL, &two,
+										PROTOCOL_OK, &compact), 2);
+	assert_true(compact);
 	assert_int_equal(fast_items(sample_response, &two, PROTOCOL_OK), 2);
+	assert_int_equal(fast_items(OK_HEAD ITEM("UserID_1", "Imported") ", "
+								ITEM("UserID_2", "NotImported") OK_TAIL, &two, PROTOCOL_OK), 2);
 	/* another order of the top-level members: they are read generically */
 	assert_int_equal(fast_items("{\"ErrorCode\":0,\"ErrorInfo\":\"\\t\",\"ActionStatus\":\"OK\","
 								"\"ResultItem\":[" ITEM("UserID_2", "Imported") ","
@@ -1575,6 +1605,7 @@ test_fast_items_full_batch(void **state)
 	s.n = PROTOCOL_MAX_BATCH;
 	assert_int_equal(parse(b.data, &s, &r), PROTOCOL_OK);
 	assert_int_equal(r.n_fast_items, PROTOCOL_MAX_BATCH);
+	assert_false(r.compact);	/* failed items are not in the compact layout */
 	for (size_t i = 0; i < PROTOCOL_MAX_BATCH; i++)
 	{
 		assert_int_equal(r.items[i].result_code, i % 10 ? 0 : 70107);
