@@ -164,6 +164,37 @@ parse_as_response(const char *body, size_t len)
 		parse_checked(body, len, batch_ids, batch_lens, PROTOCOL_MAX_BATCH, NULL, NULL);
 }
 
+/*
+ * A compact answer to ids[0..n-1] with the request's escaping, items in
+ * the order asked or in reverse; the ID asked i-th is Imported if i is odd.
+ */
+static void
+build_answer(protocol_buffer *out, const char *const *ids, const size_t *lens,
+			 size_t n, int reverse)
+{
+	static const char head[] =
+		"{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\",\"ResultItem\":[";
+	static const char mid[] = ",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":";
+
+	protocol_buffer_reset(out);
+	CHECK(protocol_buffer_append(out, head, sizeof(head) - 1) == 0);
+	for (size_t k = 0; k < n; k++)
+	{
+		size_t		i = reverse ? n - 1 - k : k;
+
+		if (k > 0)
+			CHECK(protocol_buffer_append(out, ",", 1) == 0);
+		CHECK(protocol_buffer_append(out, "{\"UserID\":", 10) == 0);
+		CHECK(protocol_buffer_append_json_string(out, ids[i], lens[i]) == 0);
+		CHECK(protocol_buffer_append(out, mid, sizeof(mid) - 1) == 0);
+		if (i % 2)
+			CHECK(protocol_buffer_append(out, "\"Imported\"}", 11) == 0);
+		else
+			CHECK(protocol_buffer_append(out, "\"NotImported\"}", 14) == 0);
+	}
+	CHECK(protocol_buffer_append(out, "]}", 2) == 0);
+}
+
 static void
 build_round_trip(const char *data, size_t len)
 {
@@ -178,8 +209,6 @@ build_round_trip(const char *data, size_t len)
 	json_object *items;
 	protocol_response r;
 	protocol_outcome o;
-	static const char head[] =
-		"{\"ActionStatus\":\"OK\",\"ErrorCode\":0,\"ErrorInfo\":\"\",\"ResultItem\":[";
 
 	/* cut the data into IDs: the first byte of each chunk gives its length */
 	while (at < len && n < PROTOCOL_MAX_BATCH)
@@ -220,23 +249,8 @@ build_round_trip(const char *data, size_t len)
 	json_object_put(root);
 
 	/* a well-formed answer, in reverse order, must be accepted and mapped */
-	CHECK(protocol_buffer_append(&resp_body, head, sizeof(head) - 1) == 0);
-	for (size_t k = 0; k < n; k++)
-	{
-		size_t		i = n - 1 - k;
-		static const char mid[] = ",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":";
-
-		if (k > 0)
-			CHECK(protocol_buffer_append(&resp_body, ",", 1) == 0);
-		CHECK(protocol_buffer_append(&resp_body, "{\"UserID\":", 10) == 0);
-		CHECK(protocol_buffer_append_json_string(&resp_body, ids[i], lens[i]) == 0);
-		CHECK(protocol_buffer_append(&resp_body, mid, sizeof(mid) - 1) == 0);
-		if (i % 2)
-			CHECK(protocol_buffer_append(&resp_body, "\"Imported\"}", 11) == 0);
-		else
-			CHECK(protocol_buffer_append(&resp_body, "\"NotImported\"}", 14) == 0);
-	}
-	CHECK(protocol_buffer_append(&resp_body, "]}", 2) == 0);
+	build_answer(&resp_body, ids, lens, n, 1);
+	CHECK(parse_checked(resp_body.data, resp_body.len, ids, lens, n, NULL, NULL) == PROTOCOL_OK);
 	o = protocol_parse_response(resp_body.data, resp_body.len, ids, lens, n, &r);
 	check_response(&r, o, n);
 	CHECK(o == PROTOCOL_OK);
@@ -271,23 +285,7 @@ build_round_trip(const char *data, size_t len)
 	 * exactly the items whose ID needed none; parse_checked() compares the
 	 * result with every other combination of paths.
 	 */
-	protocol_buffer_reset(&resp_body);
-	CHECK(protocol_buffer_append(&resp_body, head, sizeof(head) - 1) == 0);
-	for (size_t i = 0; i < n; i++)
-	{
-		static const char mid[] = ",\"ResultCode\":0,\"ResultInfo\":\"\",\"AccountStatus\":";
-
-		if (i > 0)
-			CHECK(protocol_buffer_append(&resp_body, ",", 1) == 0);
-		CHECK(protocol_buffer_append(&resp_body, "{\"UserID\":", 10) == 0);
-		CHECK(protocol_buffer_append_json_string(&resp_body, ids[i], lens[i]) == 0);
-		CHECK(protocol_buffer_append(&resp_body, mid, sizeof(mid) - 1) == 0);
-		if (i % 2)
-			CHECK(protocol_buffer_append(&resp_body, "\"Imported\"}", 11) == 0);
-		else
-			CHECK(protocol_buffer_append(&resp_body, "\"NotImported\"}", 14) == 0);
-	}
-	CHECK(protocol_buffer_append(&resp_body, "]}", 2) == 0);
+	build_answer(&resp_body, ids, lens, n, 0);
 	{
 		size_t		fast;
 		int			compact;
