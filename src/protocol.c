@@ -43,6 +43,30 @@ protocol_buffer_append(protocol_buffer *buf, const char *s, size_t len)
 	return 0;
 }
 
+/* Does s (len bytes) need no escaping in a JSON string? */
+static int
+json_plain(const char *s, size_t len)
+{
+	uint64_t	x;
+
+	if (len < 8)
+	{
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char) s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+				return 0;
+		return 1;
+	}
+	for (size_t i = 0; i + 8 < len; i += 8)
+	{
+		memcpy(&x, s + i, 8);
+		if (jsonscan_special_mask8(x) != 0)
+			return 0;
+	}
+	/* the last eight, overlapping the ones before if need be */
+	memcpy(&x, s + len - 8, 8);
+	return jsonscan_special_mask8(x) == 0;
+}
+
 /*
  * Writes s as a JSON string at p, which has room for len * 6 + 2 bytes
  * (every byte as \u00XX, and the quotes); returns the end.
@@ -53,6 +77,14 @@ write_json_string(char *p, const char *s, size_t len)
 	static const char hex[] = "0123456789abcdef";
 
 	*p++ = '"';
+	if (json_plain(s, len))
+	{
+		/* nearly every UserID: one check, one copy */
+		memcpy(p, s, len);
+		p += len;
+		*p++ = '"';
+		return p;
+	}
 	for (size_t i = 0; i < len; i++)
 	{
 		/* copy the plain part in one go */
