@@ -43,28 +43,56 @@ protocol_buffer_append(protocol_buffer *buf, const char *s, size_t len)
 	return 0;
 }
 
-/* Does s (len bytes) need no escaping in a JSON string? */
-static int
-json_plain(const char *s, size_t len)
+/* the fast paths' helpers are small and called in a row: inline them all */
+#if defined(__GNUC__)
+#define FAST_INLINE inline __attribute__((always_inline))
+#else
+#define FAST_INLINE inline
+#endif
+
+/* Must the byte be escaped in a JSON string (a control byte, '"' or '\\')? */
+static FAST_INLINE int
+json_special_byte(char ch)
+{
+	return (unsigned char) ch < 0x20 || ch == '"' || ch == '\\';
+}
+
+/*
+ * Are the n bytes at a those at b, with none that must be escaped in a JSON
+ * string?  One pass, eight bytes at a time: the answer parser's fast paths
+ * compare strings with what they probably are this way.
+ */
+static FAST_INLINE int
+plain_and_equal(const char *a, const char *b, size_t n)
 {
 	uint64_t	x;
+	uint64_t	y;
 
-	if (len < 8)
+	if (n < 8)
 	{
-		for (size_t i = 0; i < len; i++)
-			if ((unsigned char) s[i] < 0x20 || s[i] == '"' || s[i] == '\\')
+		for (size_t i = 0; i < n; i++)
+			if (a[i] != b[i] || json_special_byte(a[i]))
 				return 0;
 		return 1;
 	}
-	for (size_t i = 0; i + 8 < len; i += 8)
+	for (size_t i = 0; i + 8 < n; i += 8)
 	{
-		memcpy(&x, s + i, 8);
-		if (jsonscan_special_mask8(x) != 0)
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y || jsonscan_special_mask8(x) != 0)
 			return 0;
 	}
 	/* the last eight, overlapping the ones before if need be */
-	memcpy(&x, s + len - 8, 8);
-	return jsonscan_special_mask8(x) == 0;
+	memcpy(&x, a + n - 8, 8);
+	memcpy(&y, b + n - 8, 8);
+	return x == y && jsonscan_special_mask8(x) == 0;
+}
+
+/* Does s (len bytes) need no escaping in a JSON string? */
+static FAST_INLINE int
+json_plain(const char *s, size_t len)
+{
+	return plain_and_equal(s, s, len);
 }
 
 /*
@@ -436,13 +464,6 @@ scan_item(jsonscan_cursor *c, item_fields *f)
  * parse_compact() takes it whole, at half the cost again.
  */
 
-/* the scanner's helpers are small and called in a row: inline them all */
-#if defined(__GNUC__)
-#define FAST_INLINE inline __attribute__((always_inline))
-#else
-#define FAST_INLINE inline
-#endif
-
 static FAST_INLINE int
 is_json_ws(char ch)
 {
@@ -582,7 +603,7 @@ fast_plain_string(const char **p, const char *end, jsonscan_string *s)
 	if (q >= end || *q != '"')
 		return 0;
 	q = jsonscan_skip_plain(q + 1, end);
-	while (q < end && (unsigned char) *q >= 0x20 && *q != '"' && *q != '\\')
+	while (q < end && !json_special_byte(*q))
 		q++;
 	if (q >= end || *q != '"')
 		return 0;
@@ -591,36 +612,6 @@ fast_plain_string(const char **p, const char *end, jsonscan_string *s)
 	s->escaped = 0;
 	*p = q + 1;
 	return 1;
-}
-
-/*
- * Are the n bytes at a those at b, with none that must be escaped in a JSON
- * string (a control byte, '"' or '\\')?
- */
-static FAST_INLINE int
-plain_and_equal(const char *a, const char *b, size_t n)
-{
-	uint64_t	x;
-	uint64_t	y;
-
-	if (n < 8)
-	{
-		for (size_t i = 0; i < n; i++)
-			if (a[i] != b[i] || (unsigned char) a[i] < 0x20 || a[i] == '"' || a[i] == '\\')
-				return 0;
-		return 1;
-	}
-	for (size_t i = 0; i + 8 < n; i += 8)
-	{
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y || jsonscan_special_mask8(x) != 0)
-			return 0;
-	}
-	/* the last eight, overlapping the ones before if need be */
-	memcpy(&x, a + n - 8, 8);
-	memcpy(&y, b + n - 8, 8);
-	return x == y && jsonscan_special_mask8(x) == 0;
 }
 
 /*
@@ -824,6 +815,16 @@ typedef struct arena_builder
 	size_t		cap;
 } arena_builder;
 
+/* An arena for the strings of an answer of len bytes; base NULL if out of memory. */
+static void
+arena_open(arena_builder *arena, size_t len)
+{
+	/* room for every string decoded, each with its terminator */
+	arena->cap = len + PROTOCOL_MAX_BATCH + 2;
+	arena->used = 0;
+	arena->base = malloc(arena->cap);
+}
+
 static const char *
 arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 {
@@ -960,10 +961,7 @@ parse_compact(const char *body, size_t len, const char *const *ids,
 	if (!COMPACT_LIT(&p, end, "]}") || skip_ws(p, end) != end)
 		return 0;
 
-	/* as in parse_response(): room for every string with its terminator */
-	arena.cap = len + PROTOCOL_MAX_BATCH + 2;
-	arena.used = 0;
-	arena.base = malloc(arena.cap);
+	arena_open(&arena, len);
 	resp->items = calloc(n, sizeof(protocol_item_result));
 	if (arena.base == NULL || resp->items == NULL)
 	{
@@ -1036,10 +1034,7 @@ parse_response(const char *body, size_t len, const char *const *ids,
 	}
 	resp->error_code = r->code;
 
-	/* room for every string decoded, each with its terminator */
-	arena.cap = len + PROTOCOL_MAX_BATCH + 2;
-	arena.used = 0;
-	arena.base = malloc(arena.cap);
+	arena_open(&arena, len);
 	if (arena.base == NULL)
 	{
 		free(r);
