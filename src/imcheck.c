@@ -3,7 +3,7 @@
  *
  * im_account_check checks its input before anything is sent (no NULL
  * elements, one dimension, no absurd sizes), sends each distinct UserID
- * once through the engine in client.c, and returns one row per input
+ * once through the engine in engine.c, and returns one row per input
  * element in input order.
  */
 #include "postgres.h"
@@ -22,7 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "client.h"
+#include "engine.h"
 #include "protocol.h"
 #include "ratelimit.h"
 #include "settings.h"
@@ -74,77 +74,51 @@ _PG_init(void)
 }
 
 /*
- * Open-addressing set of the distinct UserIDs, built once per statement.
- * A slot holds the distinct index + 1 in its low SLOT_INDEX_BITS bits (0 =
- * empty) and a 7-bit tag of the hash above them, so that most probes of
- * other IDs are rejected without touching the array (at 10^6 IDs each
- * such touch is a cache miss).
+ * The distinct UserIDs of one statement, in PostgreSQL's simplehash.  An
+ * entry is a distinct index (the key); the element it stands for is at
+ * data + offsets[index], so an entry is 8 bytes, whatever the IDs' length.
  */
-#define SLOT_INDEX_BITS 25		/* MAX_USERIDS < 2^25 */
-#define SLOT_INDEX_MASK ((1u << SLOT_INDEX_BITS) - 1)
-/*
- * The tag is the hash's low bits: the home slot comes from its high bits
- * (distinct_home), so neighbouring slots share those, and a tag taken from
- * them (as it first was) told nearly nothing.
- */
-#define HASH_TAG(hash) ((uint32) ((hash) << SLOT_INDEX_BITS))
-#define ENTRY_TAG(entry) ((entry) & ~SLOT_INDEX_MASK)
-
-StaticAssertDecl(MAX_USERIDS < SLOT_INDEX_MASK, "slot index too narrow");
-
-typedef struct distinct_set
+typedef struct distinct_ids
 {
-	uint32	   *slots;
-	uint32		capacity;		/* 1.5 times the elements: probes stay short */
-} distinct_set;
+	const char *data;			/* the array's element data */
+	uint32	   *offsets;		/* offset of each distinct element in data */
+} distinct_ids;
 
-/* how many elements ahead the dedup loop prefetches its slot */
-#define DISTINCT_PREFETCH_AHEAD 16
+typedef struct distinct_entry
+{
+	uint32		index;
+	char		status;			/* simplehash's */
+} distinct_entry;
 
-/* maps a hash onto [0, capacity) without a division */
 static inline uint32
-distinct_home(const distinct_set *set, uint32 hash)
+hash_distinct(const distinct_ids *ids, uint32 index)
 {
-	return (uint32) (((uint64) hash * set->capacity) >> 32);
+	const char *element = ids->data + ids->offsets[index];
+
+	return hash_bytes((const unsigned char *) VARDATA_ANY(element),
+					  (int) VARSIZE_ANY_EXHDR(element));
 }
 
-/*
- * Finds the element (whose hash is given) in the set, adding it if new: a
- * new distinct index is the next one, and its element's offset goes into
- * offsets[].  Returns the element's distinct index.
- */
-static uint32
-distinct_lookup(distinct_set *set, const char *data, uint32 *offsets,
-				uint32 *n_distinct, const char *element, uint32 hash)
+static inline bool
+distinct_equal(const distinct_ids *ids, uint32 a, uint32 b)
 {
-	const char *id = VARDATA_ANY(element);
-	size_t		len = VARSIZE_ANY_EXHDR(element);
-	uint32		tag = HASH_TAG(hash);
-	uint32		pos = distinct_home(set, hash);
+	const char *x = ids->data + ids->offsets[a];
+	const char *y = ids->data + ids->offsets[b];
 
-	for (;;)
-	{
-		uint32		entry = set->slots[pos];
-
-		if (entry == 0)
-		{
-			offsets[*n_distinct] = (uint32) (element - data);
-			set->slots[pos] = tag | ++(*n_distinct);
-			return *n_distinct - 1;
-		}
-		if (ENTRY_TAG(entry) == tag)
-		{
-			uint32		index = (entry & SLOT_INDEX_MASK) - 1;
-			const char *other = data + offsets[index];
-
-			if (VARSIZE_ANY_EXHDR(other) == len &&
-				memcmp(VARDATA_ANY(other), id, len) == 0)
-				return index;
-		}
-		if (++pos == set->capacity)
-			pos = 0;
-	}
+	return VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+		memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0;
 }
+
+#define SH_PREFIX distinct
+#define SH_ELEMENT_TYPE distinct_entry
+#define SH_KEY_TYPE uint32
+#define SH_KEY index
+#define SH_HASH_KEY(tb, key) hash_distinct((const distinct_ids *) (tb)->private_data, key)
+#define SH_EQUAL(tb, a, b) distinct_equal((const distinct_ids *) (tb)->private_data, a, b)
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
 
 Datum
 imcheck_version(PG_FUNCTION_ARGS)
@@ -225,8 +199,8 @@ im_account_check(PG_FUNCTION_ARGS)
 	uint32	   *input_to_distinct;
 	uint32	   *offsets;
 	imcheck_job job = {0};
-	distinct_set set;
-	uint32		capacity;
+	distinct_ids ids;
+	distinct_hash *set;
 	imcheck_config cfg;
 	instr_time	started;
 	instr_time	elapsed;
@@ -263,30 +237,24 @@ im_account_check(PG_FUNCTION_ARGS)
 	if (nitems == 0)
 		return (Datum) 0;
 
-	/* check every element and find the distinct UserIDs, before any call */
+	/*
+	 * Check every element and find the distinct UserIDs, before any call.
+	 * Each element's offset is written as the next distinct one's; it stays
+	 * only if the element is new.
+	 */
 	data = ARR_DATA_PTR(array);
 	nullmap = ARR_NULLBITMAP(array);
 	input_to_distinct = palloc(sizeof(uint32) * nitems);
 	offsets = palloc(sizeof(uint32) * nitems);
-	job.offsets = offsets;
-	/* load at most 2/3: short probes, and the set is the statement's peak memory */
-	capacity = (uint32) nitems + (uint32) nitems / 2 + 16;
-	set.slots = palloc_extended(sizeof(uint32) * (Size) capacity, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	set.capacity = capacity;
-
-	/*
-	 * Two passes.  The first checks every element in order and keeps its
-	 * offset and hash (in offsets[] and input_to_distinct[], which the
-	 * second pass overwrites behind itself).  The second looks each up in
-	 * the set, prefetching the slot of the element DISTINCT_PREFETCH_AHEAD
-	 * places on: at a million IDs the set is megabytes and nearly every
-	 * first probe was a cache miss.  A new distinct index is never above
-	 * its element's, so offsets[] still holds the elements not yet seen.
-	 */
+	ids.data = data;
+	ids.offsets = offsets;
+	set = distinct_create(CurrentMemoryContext, (uint32) nitems, &ids);
 	ptr = data;
 	for (int i = 0; i < nitems; i++)
 	{
 		size_t		len;
+		distinct_entry *entry;
+		bool		found;
 
 		if (nullmap && !(nullmap[i / 8] & (1 << (i % 8))))
 			ereport(ERROR,
@@ -302,22 +270,16 @@ im_account_check(PG_FUNCTION_ARGS)
 					 errmsg("UserID %d is too long", ARR_LBOUND(array)[0] + i),
 					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
 							   len, PROTOCOL_MAX_USERID_BYTES)));
-		offsets[i] = (uint32) (ptr - data);
-		input_to_distinct[i] = hash_bytes((const unsigned char *) VARDATA_ANY(ptr),
-										  (int) len);
+		offsets[job.n] = (uint32) (ptr - data);
+		entry = distinct_insert(set, job.n, &found);
+		if (!found)
+			job.n++;
+		input_to_distinct[i] = entry->index;
 		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
 		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
 	}
-	for (int i = 0; i < nitems; i++)
-	{
-		if (i + DISTINCT_PREFETCH_AHEAD < nitems)
-			__builtin_prefetch(&set.slots[distinct_home(&set,
-														input_to_distinct[i + DISTINCT_PREFETCH_AHEAD])]);
-		input_to_distinct[i] = distinct_lookup(&set, data, offsets, &job.n,
-											   data + offsets[i],
-											   input_to_distinct[i]);
-	}
-	pfree(set.slots);
+	distinct_destroy(set);
+	job.offsets = offsets;
 
 	imcheck_resolve_config(&cfg);
 
@@ -327,7 +289,7 @@ im_account_check(PG_FUNCTION_ARGS)
 	 * itself).
 	 */
 	if (last_fingerprint != 0 && cfg.fingerprint != last_fingerprint)
-		imcheck_client_reset();
+		imcheck_engine_reset();
 	last_fingerprint = cfg.fingerprint;
 
 	job.array_data = data;

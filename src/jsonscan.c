@@ -25,15 +25,6 @@ hexval(char ch)
 	return -1;
 }
 
-/* bytes that end the fast path of string scanning: controls, '"', '\\' */
-static const unsigned char special[256] = {
-	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1,
-	[0x06] = 1, [0x07] = 1, [0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1,
-	[0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1, [0x10] = 1, [0x11] = 1,
-	[0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
-	[0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1,
-	[0x1e] = 1, [0x1f] = 1, ['"'] = 1, ['\\'] = 1,
-};
 
 int
 jsonscan_string_scan(jsonscan_cursor *c, jsonscan_string *s)
@@ -47,9 +38,7 @@ jsonscan_string_scan(jsonscan_cursor *c, jsonscan_string *s)
 	{
 		unsigned char ch;
 
-		/* fast path over ordinary bytes: 8 at a time, then one by one */
-		p = jsonscan_skip_plain(p, c->end);
-		while (p < c->end && !special[(unsigned char) *p])
+		while (p < c->end && !jsonscan_must_escape((unsigned char) *p))
 			p++;
 		if (p >= c->end)
 			break;

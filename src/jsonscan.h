@@ -18,7 +18,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #define JSONSCAN_MAX_DEPTH 64
 
@@ -79,52 +78,13 @@ int			jsonscan_object_next(jsonscan_cursor *c, int *state,
 int			jsonscan_array_next(jsonscan_cursor *c, int *state);
 
 /*
- * The bytes of x (8 bytes read from memory) that are a control byte, '"' or
- * '\\' (the bytes that end the plain part of a string), as their high bits:
- * the classic SWAR tests.  Bytes above a flagged one may be flagged wrongly
- * (borrows); the lowest flagged byte, and "none", are always right.
+ * Must the byte be escaped inside a JSON string: a control byte, '"' or
+ * '\\'?  The one definition, used by the scanner and the request writer.
  */
-static inline uint64_t
-jsonscan_special_mask8(uint64_t x)
+static inline int
+jsonscan_must_escape(unsigned char ch)
 {
-	const uint64_t ones = 0x0101010101010101ULL;
-	const uint64_t highs = 0x8080808080808080ULL;
-	uint64_t	quote = x ^ (ones * '"');
-	uint64_t	backslash = x ^ (ones * '\\');
-
-	return (((quote - ones) & ~quote) |
-			((backslash - ones) & ~backslash) |
-			((x - ones * 0x20) & ~x)) & highs;
-}
-
-/*
- * Skips the plain part of a string from p, 8 bytes at a time: every byte in
- * [p, result) is plain; the result is the first special byte or a little
- * before it, or where fewer than 8 bytes remain before end.  Callers finish
- * byte by byte.  Shared with the request builder, which escapes the same
- * bytes.
- */
-static inline const char *
-jsonscan_skip_plain(const char *p, const char *end)
-{
-	while (end - p >= 8)
-	{
-		uint64_t	x;
-		uint64_t	special;
-
-		memcpy(&x, p, 8);
-		special = jsonscan_special_mask8(x);
-		if (special != 0)
-		{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-			return p + (__builtin_ctzll(special) >> 3);
-#else
-			return p;
-#endif
-		}
-		p += 8;
-	}
-	return p;
+	return ch < 0x20 || ch == '"' || ch == '\\';
 }
 
 #endif							/* IMCHECK_JSONSCAN_H */

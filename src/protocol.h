@@ -76,16 +76,16 @@ typedef struct protocol_response
 	const char *error_info;		/* ErrorInfo (FAIL), NUL-terminated, "" if absent */
 	const char *problem;		/* static English text for MALFORMED / MISMATCH */
 	size_t		n_items;		/* == n asked when outcome is PROTOCOL_OK */
-	/* which fast paths read the answer (for tests and benchmarks) */
-	size_t		n_fast_items;	/* items not read by the generic scanner */
-	int			compact;		/* the whole answer matched the compact layout */
 	protocol_item_result *items;	/* in the order the IDs were asked */
 	char	   *arena;			/* owns the strings above; internal */
 } protocol_response;
 
 /*
  * Parses a response to a request for ids[0..n-1] (the same order as sent).
- * On PROTOCOL_OK, items[i] is the answer for ids[i].  Any outcome may leave
+ * On PROTOCOL_OK, items[i] is the answer for ids[i].  The parse is strict:
+ * a member we read that appears twice in its object, or a negative
+ * ErrorCode or ResultCode (negative codes are imcheck's own), makes the
+ * answer PROTOCOL_MALFORMED.  Any outcome may leave
  * memory in resp: always call protocol_response_free().  Never reads past
  * body + len; body need not be NUL-terminated.
  */
@@ -94,22 +94,6 @@ protocol_outcome protocol_parse_response(const char *body, size_t len,
 										 const size_t *id_lens, size_t n,
 										 protocol_response *resp);
 
-/*
- * The same parse with only some of its fast paths, which exist for speed
- * alone: exported so that tests and fuzzers can check that every
- * combination reaches the same result.  PROTOCOL_PATH_COMPACT matches a
- * whole answer in the compact layout the service uses; PROTOCOL_PATH_FAST_ITEMS
- * reads result items of the documented shape with a fast scanner; 0 leaves
- * everything to the generic scanner.  protocol_parse_response() uses all.
- */
-#define PROTOCOL_PATH_COMPACT 1
-#define PROTOCOL_PATH_FAST_ITEMS 2
-#define PROTOCOL_PATHS_ALL (PROTOCOL_PATH_COMPACT | PROTOCOL_PATH_FAST_ITEMS)
-
-protocol_outcome protocol_parse_response_paths(const char *body, size_t len,
-											   const char *const *ids,
-											   const size_t *id_lens, size_t n,
-											   protocol_response *resp, int paths);
 void		protocol_response_free(protocol_response *resp);
 
 /* A short English description of an outcome. */

@@ -12,7 +12,7 @@
 
 #include "postgres.h"
 
-#include "client.h"
+#include "outcome.h"
 
 /* Called from _PG_init while preloading. */
 extern void imcheck_stats_request_shared(void);

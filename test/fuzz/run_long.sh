@@ -2,9 +2,9 @@
 # run_long.sh - long libFuzzer run of the harnesses.
 #
 #   RUNS=10000000 test/fuzz/run_long.sh        (default RUNS: 10,000,000)
-#   HARNESSES="response http1" test/fuzz/run_long.sh
+#   HARNESSES="response" test/fuzz/run_long.sh
 #
-# The harnesses (default: response usersig http1) run at the same time, each
+# The harnesses (default: response usersig) run at the same time, each
 # for RUNS executions, starting from its seed corpus.  New inputs go to a
 # scratch corpus under $WORK (kept for inspection, default a fresh mktemp
 # directory), never into test/fuzz/corpus/.  Crash/leak/timeout reproducers
@@ -14,7 +14,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-10000000}
 MAX_LEN=${MAX_LEN:-8192}
-HARNESSES=${HARNESSES:-response usersig http1}
+HARNESSES=${HARNESSES:-response usersig}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/imcheck-fuzz.XXXXXX")}
 
 cd "$HERE" || exit 2

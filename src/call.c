@@ -1,0 +1,264 @@
+/*
+ * call.c - one account_check call's life on libcurl (see call.h).
+ *
+ * libcurl's callbacks run inside curl_multi_socket_action(): they must not
+ * raise an ERROR (a longjmp out of libcurl would leave it inconsistent), so
+ * they only record what happened, and call_result_of() reports it.
+ */
+#include "postgres.h"
+
+#include "common/pg_prng.h"
+#include "mb/pg_wchar.h"
+
+#include "call.h"
+
+/* Header fields of every call; made once per backend. */
+static struct curl_slist *request_headers = NULL;
+
+static void
+out_of_memory(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory")));
+}
+
+/* libcurl's write callback: keeps the answer's body, up to the cap. */
+static size_t
+receive_answer(char *data, size_t size, size_t nmemb, void *userp)
+{
+	imcheck_call *call = userp;
+	size_t		n = size * nmemb;
+
+	if (n > CALL_MAX_ANSWER_BYTES - call->answer.len)
+	{
+		call->answer_too_large = true;
+		return 0;				/* ends the transfer with CURLE_WRITE_ERROR */
+	}
+	if (protocol_buffer_append(&call->answer, data, n) != 0)
+	{
+		call->out_of_memory = true;
+		return 0;
+	}
+	return n;
+}
+
+/*
+ * Called just before the request is sent, on a new or a reused connection.
+ * The service counts a call when it arrives, no earlier than now: record
+ * that in the rate log at once, so that a call that waited for its
+ * connection does not count as older than it is and free its place in the
+ * budget too early.
+ */
+static int
+request_going_out(void *clientp, char *primary_ip, char *local_ip,
+				  int primary_port, int local_port)
+{
+	imcheck_call *call = clientp;
+
+	ratelimit_refine(call->ticket, ratelimit_monotonic_us());
+	return CURL_PREREQFUNC_OK;
+}
+
+void
+call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
+{
+	CURL	   *e;
+
+	if (request_headers == NULL)
+	{
+		struct curl_slist *list = curl_slist_append(NULL, "Content-Type: application/json");
+
+		/* no "Expect: 100-continue" round trip before the body */
+		if (list != NULL)
+			list = curl_slist_append(list, "Expect:");
+		if (list == NULL)
+			out_of_memory();
+		request_headers = list;
+	}
+
+	if (protocol_build_request(call->ids, call->id_lens, call->n_ids, &call->request) != 0)
+		out_of_memory();
+	/* a fresh 32-bit random per call, as the API asks */
+	call->url = psprintf("%s%u", cfg->url_prefix, pg_prng_uint32(&pg_global_prng_state));
+
+	call->easy = e = curl_easy_init();
+	if (e == NULL)
+		out_of_memory();
+	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+	curl_easy_setopt(e, CURLOPT_URL, call->url);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request.data);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) call->request.len);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, receive_answer);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CALL_MAX_ANSWER_BYTES);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, request_going_out);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, call);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) cfg->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+
+	/* no signals (PostgreSQL owns them), http(s) only, no redirects */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	/* certificates are always checked */
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* with a CA file, trust only it, not also the system's CA directory */
+	if (cfg->ca_file)
+	{
+		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
+	/* proxies from the server's environment must not see the UserSig */
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+
+	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+		out_of_memory();
+}
+
+void
+call_free(imcheck_call *call, CURLM *multi)
+{
+	if (call->easy != NULL)
+	{
+		/* a transfer removed before its end also closes its connection */
+		curl_multi_remove_handle(multi, call->easy);
+		curl_easy_cleanup(call->easy);
+		call->easy = NULL;
+	}
+	protocol_buffer_free(&call->request);
+	protocol_buffer_free(&call->answer);
+	if (call->url != NULL)
+	{
+		pfree(call->url);
+		call->url = NULL;
+	}
+}
+
+char *
+call_server_text(const imcheck_config *cfg, const char *s, size_t len)
+{
+	char	   *copy;
+	char	   *safe;
+
+	if (len == 0)
+		return NULL;
+	len = strnlen(s, len);
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, (int) len, true))
+		return pstrdup("(text from the API is not valid in the database encoding)");
+	copy = pnstrdup(s, len);
+	safe = imcheck_redact(cfg, copy);
+	pfree(copy);
+	return safe;
+}
+
+/*
+ * libcurl's text for a failed transfer: no query string (the UserSig), and
+ * without the "after N ms" that changes from call to call.
+ */
+static char *
+transport_text(const imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
+{
+	const char *text = call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
+	char	   *copy = pstrdup(text);
+	char	   *query = strchr(copy, '?');
+	char	   *after;
+	char	   *safe;
+	size_t		len;
+
+	if (query != NULL)
+		*query = '\0';
+	after = strstr(copy, " after ");
+	if (after != NULL)
+	{
+		char	   *p = after + 7;
+
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > after + 7 && strncmp(p, " ms", 3) == 0)
+			memmove(after, p + 3, strlen(p + 3) + 1);
+	}
+	len = strlen(copy);
+	while (len > 0 && (copy[len - 1] == '\n' || copy[len - 1] == '.'))
+		copy[--len] = '\0';
+	safe = call_server_text(cfg, copy, len);
+	pfree(copy);
+	return safe ? safe : pstrdup(curl_easy_strerror(rc));
+}
+
+call_result
+call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
+{
+	call_result r = {0};
+	long		connects = 0;
+
+	if (curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
+		r.connects = connects;
+	if (call->out_of_memory || rc == CURLE_OUT_OF_MEMORY)
+		out_of_memory();
+	if (rc == CURLE_OK)
+	{
+		r.answered = true;
+		curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r.status);
+		r.body = call->answer.data;
+		r.body_len = call->answer.len;
+		return r;
+	}
+	if (call->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED)
+	{
+		r.failure = outcome_no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,
+									  psprintf("the answer's body exceeds %d bytes",
+											   CALL_MAX_ANSWER_BYTES));
+		return r;
+	}
+	switch (rc)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			r.failure = outcome_no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
+										  psprintf("no answer within %d ms", cfg->timeout_ms));
+			break;
+		case CURLE_GOT_NOTHING:
+			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+										  pstrdup("the server closed the connection without answering"));
+			break;
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_PARTIAL_FILE:
+			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+		case CURLE_BAD_CONTENT_ENCODING:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_BAD_RESPONSE,
+										  transport_text(call, rc, cfg));
+			break;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_CRL_BADFILE:
+			/* configuration, or a certificate we must not trust */
+			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			r.failure.verdict = VERDICT_FATAL;
+			break;
+		default:
+			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			break;
+	}
+	return r;
+}

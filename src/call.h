@@ -1,0 +1,79 @@
+/*
+ * call.h - one account_check call's life on libcurl.
+ *
+ * A call is one HTTP POST of one batch of UserIDs, carried by an easy
+ * handle of its own on the engine's multi handle: the request body, a
+ * write callback into a buffer capped at CALL_MAX_ANSWER_BYTES, and a
+ * timeout for the whole call.  libcurl does all of HTTP (connections and
+ * their reuse, TLS, chunked answers); the engine only adds and collects
+ * calls.  Everything a call allocates is freed by call_free(), on every
+ * path.
+ */
+#ifndef IMCHECK_CALL_H
+#define IMCHECK_CALL_H
+
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "outcome.h"
+#include "protocol.h"
+#include "ratelimit.h"
+#include "settings.h"
+
+/* the largest answer body we accept; a 100-ID answer is a few kilobytes */
+#define CALL_MAX_ANSWER_BYTES (1024 * 1024)
+
+typedef struct imcheck_call
+{
+	/* what the engine asks */
+	uint32		batch;
+	int			attempt;		/* 0 for the first try */
+	int			usersig_generation;
+	ratelimit_ticket ticket;	/* its place in the rate log */
+	uint32		n_ids;
+	const char *ids[PROTOCOL_MAX_BATCH];
+	size_t		id_lens[PROTOCOL_MAX_BATCH];
+
+	/* the transfer: malloc'd or libcurl's, freed by call_free() */
+	CURL	   *easy;
+	char	   *url;			/* holds the UserSig: never shown */
+	protocol_buffer request;	/* the POST body */
+	protocol_buffer answer;		/* the answer body received so far */
+	bool		answer_too_large;
+	bool		out_of_memory;
+	char		errbuf[CURL_ERROR_SIZE];
+} imcheck_call;
+
+/*
+ * Builds the request for call's IDs and adds its transfer to multi.
+ * Raises an ERROR when out of memory; call_free() then cleans up.
+ */
+extern void call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg);
+
+/* How a transfer ended: an HTTP answer, or why there was none. */
+typedef struct call_result
+{
+	bool		answered;		/* status and the answer's body are valid */
+	long		status;
+	const char *body;
+	size_t		body_len;
+	long		connects;		/* connections opened for the call */
+	call_outcome failure;		/* when not answered */
+} call_result;
+
+/* The result of call's finished transfer (rc: libcurl's code for it). */
+extern call_result call_result_of(imcheck_call *call, CURLcode rc,
+								  const imcheck_config *cfg);
+
+/* Ends the transfer, if any, and frees what the call holds.  Never raises. */
+extern void call_free(imcheck_call *call, CURLM *multi);
+
+/*
+ * Text from the network, made safe to store as text in this database and to
+ * show to whoever may read it (no credential echoed back; see imcheck_redact).
+ * NULL for an empty text.
+ */
+extern char *call_server_text(const imcheck_config *cfg, const char *s, size_t len);
+
+#endif							/* IMCHECK_CALL_H */

@@ -1,0 +1,670 @@
+/*
+ * engine.c - the engine that calls the API (see engine.h).
+ *
+ * The distinct UserIDs are split into batches of imcheck.batch_size.  Up to
+ * imcheck.max_concurrency calls are in flight at once, paced by the rate
+ * limiter (ratelimit.c), and retried with exponential backoff and jitter
+ * when they fail transiently.  Each call is a libcurl transfer of its own
+ * (call.c) on one multi handle that lives as long as the backend, so its
+ * connection cache keeps connections alive across calls and statements.
+ *
+ * Waiting goes through PostgreSQL: a WaitEventSet over the latch,
+ * postmaster death and the sockets libcurl asks us to watch
+ * (CURLMOPT_SOCKETFUNCTION), with libcurl's timer (CURLMOPT_TIMERFUNCTION)
+ * and the rate budget as its timeout.  Cancel, statement_timeout and
+ * pg_terminate_backend set the latch, so they act at once with
+ * PostgreSQL's own errors, and pg_stat_activity shows the backend waiting
+ * (compat.h names the wait events).  Whatever happens, the PG_FINALLY block
+ * removes every call in flight, which closes its connection: no half-read
+ * answer is left for the next statement.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+
+#include "call.h"
+#include "compat.h"
+#include "engine.h"
+#include "protocol.h"
+#include "ratelimit.h"
+#include "stats.h"
+
+/* idle connections kept beyond the statement's max_concurrency */
+#define SPARE_CONNECTIONS 4
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_RATE_LIMITED_MS 1000
+#define BACKOFF_CAP_MS 10000
+
+#define monotonic_us() ratelimit_monotonic_us()
+
+/* A socket libcurl wants watched, and for what (CURL_POLL_IN/OUT/INOUT). */
+typedef struct watched_socket
+{
+	curl_socket_t fd;
+	int			what;
+} watched_socket;
+
+/*
+ * The backend's libcurl state.  The callbacks below fill it from inside
+ * libcurl, where nothing may raise an ERROR: the socket table is malloc'd.
+ */
+static struct
+{
+	bool		curl_ready;
+	CURLM	   *multi;
+	watched_socket *sockets;
+	int			n_sockets;
+	int			sockets_cap;
+	bool		sockets_changed;	/* the wait set must be rebuilt */
+	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
+} engine = {.timer_at_us = INT64_MAX};
+
+/* A batch waiting out its backoff before it is sent again. */
+typedef struct pending_retry
+{
+	uint32		batch;
+	int			attempt;
+	int64		not_before_us;
+} pending_retry;
+
+/* The state of one run of imcheck_run_job. */
+typedef struct run_state
+{
+	imcheck_config *cfg;
+	imcheck_job *job;
+	uint32		n_batches;
+	uint32		next_fresh;		/* next batch never tried */
+	uint32		batches_done;
+	imcheck_call **calls;		/* the calls in flight: max_concurrency slots */
+	int			in_flight;
+	pending_retry *retries;		/* fresh batches go on while earlier ones wait
+								 * out their backoff, so any number of them
+								 * (one per batch at most) may wait: grows */
+	int			n_retries;
+	int			retries_cap;
+	int			usersig_generation;
+	int			usersig_renewals;
+	WaitEventSet *wait_set;		/* latch, postmaster death, engine.sockets */
+	WaitEvent  *occurred;
+	int			occurred_cap;
+} run_state;
+
+/* libcurl's CURLMOPT_SOCKETFUNCTION: keeps the table of sockets to watch. */
+static int
+watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	int			i;
+
+	for (i = 0; i < engine.n_sockets; i++)
+		if (engine.sockets[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < engine.n_sockets)
+			engine.sockets[i] = engine.sockets[--engine.n_sockets];
+	}
+	else
+	{
+		if (i == engine.n_sockets)
+		{
+			if (engine.n_sockets == engine.sockets_cap)
+			{
+				int			cap = Max(16, engine.sockets_cap * 2);
+				watched_socket *grown = realloc(engine.sockets, sizeof(watched_socket) * cap);
+
+				if (grown == NULL)
+					return -1;	/* libcurl fails the transfers */
+				engine.sockets = grown;
+				engine.sockets_cap = cap;
+			}
+			engine.sockets[engine.n_sockets++].fd = fd;
+		}
+		engine.sockets[i].what = what;
+	}
+	engine.sockets_changed = true;
+	return 0;
+}
+
+/* libcurl's CURLMOPT_TIMERFUNCTION: when to call it without socket activity. */
+static int
+set_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	engine.timer_at_us = timeout_ms < 0 ? INT64_MAX
+		: monotonic_us() + (int64) timeout_ms * 1000;
+	return 0;
+}
+
+static void
+ensure_multi(void)
+{
+	if (!engine.curl_ready)
+	{
+		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not initialize libcurl")));
+		engine.curl_ready = true;
+	}
+	if (engine.multi == NULL)
+	{
+		engine.multi = curl_multi_init();
+		if (engine.multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not initialize libcurl")));
+		curl_multi_setopt(engine.multi, CURLMOPT_SOCKETFUNCTION, watch_socket);
+		curl_multi_setopt(engine.multi, CURLMOPT_TIMERFUNCTION, set_timer);
+	}
+}
+
+void
+imcheck_engine_reset(void)
+{
+	if (engine.multi != NULL)
+	{
+		curl_multi_cleanup(engine.multi);	/* closes the cached connections */
+		engine.multi = NULL;
+	}
+	engine.n_sockets = 0;
+	engine.sockets_changed = true;
+	engine.timer_at_us = INT64_MAX;
+}
+
+/* result_info is allocated only once some ID has a non-empty text */
+static void
+ensure_result_info(imcheck_job *job)
+{
+	if (job->result_info == NULL)
+		job->result_info = palloc0(sizeof(char *) * job->n);
+}
+
+/* result_code likewise, once some ID has a code other than 0 */
+static void
+set_result_code(imcheck_job *job, uint32 d, int32 code)
+{
+	if (code == 0 && job->result_code == NULL)
+		return;
+	if (job->result_code == NULL)
+		job->result_code = palloc0(sizeof(int32) * job->n);
+	job->result_code[d] = code;
+}
+
+static uint32
+first_of_batch(const run_state *rs, uint32 batch)
+{
+	return batch * (uint32) rs->cfg->batch_size;
+}
+
+static void
+store_results(run_state *rs, const imcheck_call *call, const protocol_response *resp)
+{
+	imcheck_job *job = rs->job;
+	uint32		first = first_of_batch(rs, call->batch);
+
+	for (uint32 i = 0; i < call->n_ids; i++)
+	{
+		const protocol_item_result *item = &resp->items[i];
+		uint32		d = first + i;
+
+		set_result_code(job, d, item->result_code);
+		job->status[d] = (uint8) (item->result_code == 0 ? item->status
+								  : PROTOCOL_STATUS_NONE);
+		if (item->result_info_len > 0)
+		{
+			ensure_result_info(job);
+			job->result_info[d] = call_server_text(rs->cfg, item->result_info,
+												   item->result_info_len);
+		}
+	}
+}
+
+/* What a finished call means; stores its results when it succeeded. */
+static call_outcome
+judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
+{
+	call_outcome out = {0};
+	protocol_response resp;
+
+	if (!res->answered)
+		return res->failure;
+	if (res->status != 200)
+		return outcome_http_status(res->status);
+
+	switch (protocol_parse_response(res->body, res->body_len, call->ids,
+									call->id_lens, call->n_ids, &resp))
+	{
+		case PROTOCOL_OK:
+			store_results(rs, call, &resp);
+			out.verdict = VERDICT_DONE;
+			break;
+		case PROTOCOL_FAIL:
+			out = outcome_api_error(resp.error_code,
+									call_server_text(rs->cfg, resp.error_info,
+													 strlen(resp.error_info)));
+			break;
+		case PROTOCOL_MALFORMED:
+			out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+									pstrdup(resp.problem));
+			break;
+		case PROTOCOL_MISMATCH:
+			out = outcome_no_answer(IMCHECK_CODE_MISMATCH, RETRY_BAD_RESPONSE,
+									pstrdup(resp.problem));
+			break;
+		case PROTOCOL_NO_MEMORY:
+			protocol_response_free(&resp);
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	protocol_response_free(&resp);
+
+	/*
+	 * An expired UserSig (70001) that imcheck generated: renew it once per
+	 * statement and send the call again at once.  Calls that were already
+	 * in flight with the old one come back with 70001 too, and go again
+	 * with the new one.
+	 */
+	if (out.usersig_expired && rs->cfg->usersig_from_key &&
+		(call->usersig_generation < rs->usersig_generation ||
+		 rs->usersig_renewals == 0))
+	{
+		if (call->usersig_generation == rs->usersig_generation)
+		{
+			imcheck_renew_usersig(rs->cfg);
+			rs->usersig_generation++;
+			rs->usersig_renewals++;
+		}
+		out.verdict = VERDICT_TRANSIENT;
+		out.reason = RETRY_USERSIG_RENEWED;
+	}
+	return out;
+}
+
+/* Takes the call out of the calls in flight and frees it. */
+static void
+forget_call(run_state *rs, imcheck_call *call)
+{
+	for (int i = 0; i < rs->in_flight; i++)
+	{
+		if (rs->calls[i] == call)
+		{
+			rs->calls[i] = rs->calls[--rs->in_flight];
+			break;
+		}
+	}
+	call_free(call, engine.multi);
+	pfree(call);
+}
+
+/*
+ * Gives up on a batch, counting it as failed: raises, or (raise_on_error
+ * false) gives its IDs the call's code.
+ */
+static void
+fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
+		   const call_outcome *out, long connects)
+{
+	imcheck_job *job = rs->job;
+	uint32		first = first_of_batch(rs, batch);
+
+	imcheck_stats_call_finished(n_ids, connects);
+	imcheck_stats_call_failed(out->code);
+	if (job->raise_on_error)
+		outcome_raise_call_failed(out, attempts);
+	ensure_result_info(job);
+	for (uint32 i = 0; i < n_ids; i++)
+	{
+		set_result_code(job, first + i, out->code);
+		job->status[first + i] = PROTOCOL_STATUS_NONE;
+		job->result_info[first + i] = out->info;
+	}
+	job->failed_calls++;
+	rs->batches_done++;
+}
+
+static int64
+backoff_us(const call_outcome *out, int attempt)
+{
+	int64		base_ms;
+	int64		ms;
+
+	if (out->reason == RETRY_USERSIG_RENEWED)
+		return 0;
+	base_ms = out->reason == RETRY_API_RATE_LIMITED ? BACKOFF_RATE_LIMITED_MS
+		: BACKOFF_BASE_MS;
+	ms = base_ms << Min(attempt, 10);
+	ms = Min(ms, BACKOFF_CAP_MS);
+	/* jitter between half and all of it, so retries don't come in waves */
+	return (int64) (ms * 1000 * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state)));
+}
+
+/* Queues a batch to go again (as try number attempt, no sooner than not_before_us). */
+static void
+queue_retry(run_state *rs, uint32 batch, int attempt, int64 not_before_us)
+{
+	if (rs->n_retries == rs->retries_cap)
+	{
+		rs->retries_cap *= 2;
+		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
+	}
+	rs->retries[rs->n_retries].batch = batch;
+	rs->retries[rs->n_retries].attempt = attempt;
+	rs->retries[rs->n_retries].not_before_us = not_before_us;
+	rs->n_retries++;
+}
+
+/* Ends a call whose transfer is over (rc: libcurl's code) and acts on it. */
+static void
+finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
+{
+	call_result res = call_result_of(call, rc, rs->cfg);
+	call_outcome out = judge_call(rs, call, &res);
+	uint32		batch = call->batch;
+	uint32		n_ids = call->n_ids;
+	int			attempt = call->attempt;
+	bool		free_retry;
+	imcheck_job *job = rs->job;
+
+	forget_call(rs, call);
+	switch (out.verdict)
+	{
+		case VERDICT_DONE:
+			imcheck_stats_call_finished(n_ids, res.connects);
+			rs->batches_done++;
+			return;
+		case VERDICT_FATAL:
+			imcheck_stats_call_finished(0, res.connects);
+			imcheck_stats_call_failed(out.code);
+			outcome_raise_fatal(&out, rs->cfg->usersig_from_key);
+		case VERDICT_CALL_FAILED:
+			fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);
+			return;
+		case VERDICT_TRANSIENT:
+			break;
+	}
+
+	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
+	free_retry = out.reason == RETRY_USERSIG_RENEWED;
+	if (!free_retry && attempt >= rs->cfg->max_retries)
+	{
+		fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);
+		return;
+	}
+	imcheck_stats_call_finished(0, res.connects);
+	imcheck_stats_retry(out.reason);
+	job->retries++;
+	job->retries_by_reason[out.reason]++;
+	queue_retry(rs, batch, free_retry ? attempt : attempt + 1,
+				monotonic_us() + backoff_us(&out, attempt));
+}
+
+/* Ends every call whose transfer libcurl has finished. */
+static void
+collect_finished(run_state *rs)
+{
+	CURLMsg    *msg;
+	int			queued;
+
+	while ((msg = curl_multi_info_read(engine.multi, &queued)) != NULL)
+	{
+		imcheck_call *call = NULL;
+		CURLcode	rc = msg->data.result;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
+		finish_call(rs, call, rc);
+	}
+}
+
+/*
+ * Picks the next batch to send: a retry whose backoff is over first, else a
+ * fresh batch.  Returns false when none is ready; *ready_at then says when
+ * the earliest retry will be (INT64_MAX if none).
+ */
+static bool
+next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
+		   int *retry_index, int64 *ready_at)
+{
+	int			best = -1;
+
+	*ready_at = INT64_MAX;
+	for (int i = 0; i < rs->n_retries; i++)
+	{
+		if (rs->retries[i].not_before_us <= now)
+		{
+			if (best < 0 || rs->retries[i].not_before_us < rs->retries[best].not_before_us)
+				best = i;
+		}
+		else if (rs->retries[i].not_before_us < *ready_at)
+			*ready_at = rs->retries[i].not_before_us;
+	}
+	if (best >= 0)
+	{
+		*batch = rs->retries[best].batch;
+		*attempt = rs->retries[best].attempt;
+		*retry_index = best;
+		return true;
+	}
+	if (rs->next_fresh < rs->n_batches)
+	{
+		*batch = rs->next_fresh;
+		*attempt = 0;
+		*retry_index = -1;
+		return true;
+	}
+	return false;
+}
+
+/* Starts a call for batch, recorded in the rate log as ticket. */
+static void
+start_call(run_state *rs, uint32 batch, int attempt, ratelimit_ticket ticket)
+{
+	imcheck_job *job = rs->job;
+	uint32		first = first_of_batch(rs, batch);
+	uint32		count = Min((uint32) rs->cfg->batch_size, job->n - first);
+	imcheck_call *call = palloc0(sizeof(imcheck_call));
+
+	/* in the list first: whatever fails below, PG_FINALLY frees it */
+	rs->calls[rs->in_flight++] = call;
+	for (uint32 i = 0; i < count; i++)
+	{
+		const char *element = job->array_data + job->offsets[first + i];
+
+		call->ids[i] = VARDATA_ANY(element);
+		call->id_lens[i] = VARSIZE_ANY_EXHDR(element);
+	}
+	call->n_ids = count;
+	call->batch = batch;
+	call->attempt = attempt;
+	call->usersig_generation = rs->usersig_generation;
+	call->ticket = ticket;
+	job->calls++;
+	imcheck_stats_call_started();
+	call_start(call, engine.multi, rs->cfg);
+}
+
+/*
+ * Starts every call that may start now; returns when to look again, and
+ * whether it is the rate budget that holds calls back.
+ */
+static int64
+start_calls(run_state *rs, int64 now, bool *rate_blocked)
+{
+	int64		wake_at = INT64_MAX;
+
+	*rate_blocked = false;
+	while (rs->in_flight < rs->cfg->max_concurrency)
+	{
+		uint32		batch;
+		int			attempt;
+		int			retry_index;
+		int64		ready_at;
+		int64		wait;
+		int64_t		started;
+		ratelimit_ticket ticket;
+
+		if (!next_batch(rs, now, &batch, &attempt, &retry_index, &ready_at))
+		{
+			wake_at = Min(wake_at, ready_at);
+			break;
+		}
+		wait = ratelimit_try_acquire(rs->cfg->rate_limit, &started, &ticket);
+		if (wait > 0)
+		{
+			wake_at = Min(wake_at, now + wait);
+			*rate_blocked = true;
+			break;
+		}
+		if (retry_index >= 0)
+			rs->retries[retry_index] = rs->retries[--rs->n_retries];
+		else
+			rs->next_fresh++;
+		start_call(rs, batch, attempt, ticket);
+	}
+	return wake_at;
+}
+
+/* Makes the wait set anew for the sockets libcurl watches now. */
+static void
+rebuild_wait_set(run_state *rs)
+{
+	int			size = engine.n_sockets + 2;
+
+	if (rs->wait_set != NULL)
+	{
+		FreeWaitEventSet(rs->wait_set);
+		rs->wait_set = NULL;
+	}
+	if (size > rs->occurred_cap)
+	{
+		rs->occurred_cap = Max(size, rs->occurred_cap * 2);
+		rs->occurred = repalloc(rs->occurred, sizeof(WaitEvent) * rs->occurred_cap);
+	}
+	rs->wait_set = imcheck_create_wait_event_set(size);
+	AddWaitEventToSet(rs->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(rs->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < engine.n_sockets; i++)
+	{
+		int			what = engine.sockets[i].what;
+		uint32		events = 0;
+
+		if (what & CURL_POLL_IN)
+			events |= WL_SOCKET_READABLE;
+		if (what & CURL_POLL_OUT)
+			events |= WL_SOCKET_WRITEABLE;
+		if (events != 0)
+			AddWaitEventToSet(rs->wait_set, events, engine.sockets[i].fd, NULL, NULL);
+	}
+	engine.sockets_changed = false;
+}
+
+/*
+ * Sleeps until a socket is ready, the latch is set, or wake_at or libcurl's
+ * timer passes; then lets libcurl act and ends the calls it finished.
+ */
+static void
+wait_and_serve(run_state *rs, int64 wake_at, int64 now, uint32 wait_event)
+{
+	int64		until = Min(wake_at, engine.timer_at_us);
+	long		timeout_ms = -1;
+	int			running;
+	int			n;
+
+	if (until != INT64_MAX)
+		timeout_ms = until <= now ? 0 : (long) ((until - now + 999) / 1000);
+	if (rs->wait_set == NULL || engine.sockets_changed)
+		rebuild_wait_set(rs);
+	n = WaitEventSetWait(rs->wait_set, timeout_ms, rs->occurred, rs->occurred_cap,
+						 wait_event);
+	for (int i = 0; i < n; i++)
+	{
+		WaitEvent  *ev = &rs->occurred[i];
+		int			mask = 0;
+
+		if (ev->events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			continue;			/* the caller checks for interrupts */
+		}
+		if (ev->events & WL_SOCKET_READABLE)
+			mask |= CURL_CSELECT_IN;
+		if (ev->events & WL_SOCKET_WRITEABLE)
+			mask |= CURL_CSELECT_OUT;
+		if (mask != 0)
+			curl_multi_socket_action(engine.multi, ev->fd, mask, &running);
+	}
+	if (engine.timer_at_us <= monotonic_us())
+		curl_multi_socket_action(engine.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	collect_finished(rs);
+}
+
+/* Ends every call in flight; their connections are closed.  Never raises. */
+static void
+abandon_calls(run_state *rs)
+{
+	while (rs->in_flight > 0)
+		call_free(rs->calls[--rs->in_flight], engine.multi);
+	if (rs->wait_set != NULL)
+	{
+		FreeWaitEventSet(rs->wait_set);
+		rs->wait_set = NULL;
+	}
+}
+
+void
+imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
+{
+	run_state	rs = {0};
+
+	if (job->n == 0)
+		return;
+	ensure_multi();
+	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
+					  (long) (cfg->max_concurrency + SPARE_CONNECTIONS));
+
+	rs.cfg = cfg;
+	rs.job = job;
+	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
+	rs.calls = palloc0(sizeof(imcheck_call *) * cfg->max_concurrency);
+	rs.retries_cap = cfg->max_concurrency * 2;
+	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
+	rs.occurred_cap = 16;
+	rs.occurred = palloc(sizeof(WaitEvent) * rs.occurred_cap);
+
+	imcheck_stats_check_started(job->n);
+	PG_TRY();
+	{
+		while (rs.batches_done < rs.n_batches)
+		{
+			int64		now;
+			int64		wake_at;
+			bool		rate_blocked;
+
+			CHECK_FOR_INTERRUPTS();
+			now = monotonic_us();
+			wake_at = start_calls(&rs, now, &rate_blocked);
+			wait_and_serve(&rs, wake_at, now,
+						   imcheck_wait_event(rs.in_flight > 0 ? IMCHECK_WAIT_CALL
+											  : IMCHECK_WAIT_RATE_BUDGET));
+			if (rate_blocked)
+				job->rate_wait_us += monotonic_us() - now;
+		}
+	}
+	PG_FINALLY();
+	{
+		abandon_calls(&rs);
+		imcheck_stats_check_ended();
+		imcheck_stats_rate_wait(job->rate_wait_us);
+	}
+	PG_END_TRY();
+
+	pfree(rs.calls);
+	pfree(rs.retries);
+	pfree(rs.occurred);
+}

@@ -1,0 +1,75 @@
+/*
+ * outcome.h - what the end of a call means: its code, whether and why it
+ * is retried, and how a failure is raised.
+ *
+ * The API's ErrorCodes fall into a few classes (transient, rate limited,
+ * credential, admin rights, the app's configuration, or a problem of this
+ * call alone); one table in outcome.c maps each code to its class, and each
+ * class to what the engine does and to the SQLSTATE and hint of its error.
+ */
+#ifndef IMCHECK_OUTCOME_H
+#define IMCHECK_OUTCOME_H
+
+#include "postgres.h"
+
+/* Result codes imcheck reports for calls that got no answer from the API. */
+#define IMCHECK_CODE_CONNECT_FAILED		(-1)	/* could not connect / resolve */
+#define IMCHECK_CODE_TIMEOUT			(-2)	/* no answer within imcheck.timeout */
+#define IMCHECK_CODE_CONNECTION_BROKEN	(-3)	/* reset, empty or cut-off reply */
+#define IMCHECK_CODE_MALFORMED			(-4)	/* answer is not valid account_check JSON */
+#define IMCHECK_CODE_MISMATCH			(-5)	/* answer does not match the UserIDs asked */
+#define IMCHECK_CODE_TOO_LARGE			(-6)	/* answer larger than the cap */
+#define IMCHECK_CODE_TRANSPORT			(-7)	/* any other transport failure */
+/* HTTP status other than 200: -status, e.g. -502 */
+
+/* Why a call was repeated, for statistics. */
+typedef enum imcheck_retry_reason
+{
+	RETRY_API_TRANSIENT,		/* 70169, 70202, 70500, 60008, 60014 */
+	RETRY_API_RATE_LIMITED,		/* 60007, 60011, 60018, 60019 */
+	RETRY_USERSIG_RENEWED,		/* 70001 answered, UserSig regenerated */
+	RETRY_HTTP_STATUS,			/* HTTP 5xx, 408, 429 */
+	RETRY_CONNECTION,			/* connect failure, reset, cut-off reply */
+	RETRY_TIMEOUT,
+	RETRY_BAD_RESPONSE,			/* malformed, mismatched or oversized answer */
+	IMCHECK_RETRY_REASONS
+} imcheck_retry_reason;
+
+extern const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS];
+
+/* What the engine does with a finished call. */
+typedef enum call_verdict
+{
+	VERDICT_DONE,				/* results stored */
+	VERDICT_TRANSIENT,			/* retry if attempts remain */
+	VERDICT_CALL_FAILED,		/* this call's IDs failed; others may go on */
+	VERDICT_FATAL				/* no call can succeed: raise at once */
+} call_verdict;
+
+typedef struct call_outcome
+{
+	call_verdict verdict;
+	imcheck_retry_reason reason;	/* when VERDICT_TRANSIENT */
+	int32		code;			/* API ErrorCode, or an IMCHECK_CODE / -HTTP status */
+	char	   *info;			/* palloc'd text for result_info / errdetail */
+	bool		from_api;		/* code is the API's ErrorCode */
+	bool		usersig_expired;	/* 70001: the engine may renew the UserSig */
+} call_outcome;
+
+/* A call the API answered with ActionStatus FAIL (info: safe to show). */
+extern call_outcome outcome_api_error(int32 code, const char *info);
+
+/* A call answered with an HTTP status other than 200. */
+extern call_outcome outcome_http_status(long status);
+
+/* A call that got no usable answer (code: an IMCHECK_CODE). */
+extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
+									  char *info);
+
+/* Raises the error of a VERDICT_FATAL outcome. */
+extern void outcome_raise_fatal(const call_outcome *out, bool usersig_from_key) pg_attribute_noreturn();
+
+/* Raises the error of a call given up after attempts tries. */
+extern void outcome_raise_call_failed(const call_outcome *out, int attempts) pg_attribute_noreturn();
+
+#endif							/* IMCHECK_OUTCOME_H */
