@@ -11,6 +11,7 @@
 #include "mb/pg_wchar.h"
 
 #include "call.h"
+#include "connections.h"
 
 /* Header fields of every call; made once per backend. */
 static struct curl_slist *request_headers = NULL;
@@ -114,6 +115,9 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	/* proxies from the server's environment must not see the UserSig */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* every socket goes through connections.c (its checks before reuse) */
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, connections_open_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, connections_close_socket);
 
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
 		out_of_memory();

@@ -28,6 +28,7 @@
 
 #include "call.h"
 #include "compat.h"
+#include "connections.h"
 #include "engine.h"
 #include "protocol.h"
 #include "ratelimit.h"
@@ -489,6 +490,16 @@ start_call(run_state *rs, uint32 batch, int attempt, ratelimit_ticket ticket)
 	call_start(call, engine.multi, rs->cfg);
 }
 
+/* Is fd a socket of a call in flight?  (libcurl watches only those.) */
+static bool
+socket_in_use(curl_socket_t fd)
+{
+	for (int i = 0; i < engine.n_sockets; i++)
+		if (engine.sockets[i].fd == fd)
+			return true;
+	return false;
+}
+
 /*
  * Starts every call that may start now; returns when to look again, and
  * whether it is the rate budget that holds calls back.
@@ -525,6 +536,8 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
 			rs->next_fresh++;
+		/* no idle connection with a stale answer waiting may carry it */
+		connections_drop_unsolicited(socket_in_use);
 		start_call(rs, batch, attempt, ticket);
 	}
 	return wake_at;

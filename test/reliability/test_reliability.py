@@ -479,12 +479,14 @@ def cancel_try(method, situation, a, b):
         want = (("57014", "canceling statement due to user request")
                 if method == "pg_cancel_backend" else
                 ("57P01", "terminating connection due to administrator command"))
-        # where the backend was at the cancel: WaitLatch in a backoff sleep
-        # ("Extension"), curl's poll (no wait event) while calls are in flight
+        # where the backend was at the cancel: waiting through PostgreSQL,
+        # with a wait event, both in a backoff sleep and while calls are in
+        # flight ("Extension" before 17; named wait events from 17 on)
         where = rb.rows[0] if rb.rows else repr(rb)
-        want_where = "Extension/true" if situation == "backoff" else "-/true"
-        if where != want_where and problem is None:
-            problem = f"at the cancel the backend was at {where!r}, not {want_where!r}"
+        want_where = {"Extension/true",
+                      "ImcheckRateBudget/true" if situation == "backoff" else "ImcheckCall/true"}
+        if where not in want_where and problem is None:
+            problem = f"at the cancel the backend was at {where!r}, not one of {sorted(want_where)}"
     after = stats(CANCEL)["faults"].get(key, 0)
     if after <= before and problem is None:
         problem = f"no {key} fault was hit by the statement"
