@@ -4,7 +4,8 @@
 #                                 configured for imsim; test/run does that)
 
 MODULE_big = imcheck
-OBJS = src/imcheck.o src/settings.o src/engine.o src/call.o src/connections.o src/outcome.o \
+OBJS = src/imcheck.o src/settings.o src/engine.o src/call.o src/connections.o \
+       src/outcome.o src/account_check.o \
        src/ratelimit.o src/usersig.o src/protocol.o src/jsonscan.o src/stats.o
 EXTENSION = imcheck
 DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql

@@ -10,7 +10,8 @@ export PATH="$PG_BIN:$PATH"
 IMCHECK_PACKAGES="build-essential pkg-config postgresql-15 postgresql-server-dev-15
  libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libssl-dev zlib1g-dev
  libcmocka-dev postgresql-15-cron postgresql-15-pgtap valgrind clang
- libclang-rt-14-dev wrk hyperfine curl openssl python3 procps"
+ libclang-rt-14-dev wrk hyperfine curl openssl python3 procps
+ postgresql-plpython3-15"
 
 # Installs whatever package is missing: apt-get update once, then install.
 imcheck_ensure_packages() {

@@ -33,7 +33,7 @@ def reset(url):
 
 
 def ids_sql(n, prefix="bench_user_"):
-    # the same shape of UserID as the wrk body: bench_user_0000001 (18 bytes)
+    # UserIDs of 18 bytes: bench_user_0000001
     return f"ARRAY(SELECT '{prefix}' || lpad(g::text, 7, '0') FROM generate_series(1, {n}) g)"
 
 
@@ -83,89 +83,70 @@ def at_the_limit():
         f"{secs1 / secs:.1f}x faster", "baseline", True)
 
 
-def wrk(connections, threads, seconds=8):
-    lua = os.path.join(TMP, "post.lua")
-    with open(lua, "w") as f:
-        f.write("""
-local ids = {}
-for i = 1, 100 do ids[#ids + 1] = string.format('{"UserID":"bench_user_%07d"}', i) end
-wrk.method = "POST"
-wrk.body = '{"CheckItem":[' .. table.concat(ids, ",") .. ']}'
-wrk.headers["Content-Type"] = "application/json"
-""")
+PLPYTHON_CLIENT = """
+CREATE OR REPLACE FUNCTION py_account_check(user_ids text[], url text)
+RETURNS TABLE (user_id text, result_code integer, account_status text)
+LANGUAGE plpython3u AS $$
+# The simple way without imcheck: one call at a time, 100 IDs each.
+import json, random, urllib.request
+for first in range(0, len(user_ids), 100):
+    batch = user_ids[first:first + 100]
+    body = json.dumps({"CheckItem": [{"UserID": u} for u in batch]}).encode()
+    req = urllib.request.Request(url + str(random.getrandbits(32)), data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        answer = json.loads(r.read())
+    if answer["ActionStatus"] != "OK":
+        plpy.error("account_check failed: %s" % answer.get("ErrorInfo"))
+    for item in answer["ResultItem"]:
+        yield item["UserID"], item["ResultCode"], item.get("AccountStatus")
+$$;
+"""
+
+
+def statement_cpu_us(statement, warmup, settings=(), endpoint=None):
+    """The backend's CPU time for one statement, from /proc/self/schedstat
+    (its first field: nanoseconds on a CPU), read by the backend itself."""
+    read = "SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint"
+    # (the warm-up loads what a first call loads: libcurl, Python)
+    _, out = psql([warmup, f"{read} AS cpu_before \\gset", statement,
+                   f"SELECT {read} - :cpu_before;"], settings, endpoint)
+    lines = [l for l in out.splitlines() if re.fullmatch(r"-?\d+", l)]
+    return int(lines[-1]) / 1000
+
+
+def backend_cpu():
+    """Backend CPU per call over whole statements of 100-ID calls, rate
+    limit off, side by side with a one-call-at-a-time PL/Python client
+    against the same imsim; the median of three rounds of each."""
+    calls = 2000
+    ids = ids_sql(calls * 100)
     url = (f"{FAST}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
-           f"&identifier=administrator&usersig={USERSIG}&random=1&contenttype=json")
-    reset(FAST)
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", lua, url],
-                         capture_output=True, text=True, check=True).stdout
-    rps = float([l for l in out.splitlines() if l.startswith("Requests/sec:")][0].split()[1])
-    s = imsim(FAST, "/_imsim/stats")
-    assert set(s["calls_by_code"]) == {"0"}, s
-    return rps
-
-
-def cpu_steal():
-    """(steal, total) jiffies of all CPUs so far, from /proc/stat."""
-    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    return fields[7], sum(fields[:8])
-
-
-def machine_limit():
-    """Five rounds side by side: wrk with 1 and 2 threads, then imcheck; the
-    figure is the median of the rounds' ratios.  The machine is a shared VM
-    whose speed swings within seconds (single rounds have ranged from 25% to
-    160%), so the row also says how much CPU time the hypervisor took
-    (steal) meanwhile."""
-    n = 1_000_000
-    rounds = 5
-    settings = ["imcheck.rate_limit = 0", "client_min_messages = debug1"]
-    engine, whole, wrk1s, wrk2s, best = [], [], [], [], []
-    steal0, total0 = cpu_steal()
-    for _ in range(rounds):
-        w1 = wrk(16, 1, seconds=3)
-        w2 = wrk(16, 2, seconds=3)
+           f"&identifier=administrator&usersig={USERSIG}&contenttype=json&random=")
+    psql(["CREATE EXTENSION IF NOT EXISTS plpython3u;", PLPYTHON_CLIENT])
+    ours, theirs = [], []
+    for _ in range(3):
         reset(FAST)
-        secs, out = psql(check_count(n), settings, endpoint=FAST)
+        us = statement_cpu_us(f"SELECT count(*) FROM im_account_check({ids});",
+                              "SELECT count(*) FROM im_account_check(ARRAY['warm']);",
+                              ["imcheck.rate_limit = 0"], endpoint=FAST)
         s = imsim(FAST, "/_imsim/stats")
-        assert s["calls_by_code"] == {"0": n // 100}, s
-        # the engine's own time, from its DEBUG1 line ("... in 10000 calls, ... N ms")
-        engine_ms = float(re.search(r"in \d+ calls, .*, (\d+) ms", out).group(1))
-        engine.append(n / 100 / (engine_ms / 1000))
-        whole.append(n / 100 / secs)
-        wrk1s.append(w1)
-        wrk2s.append(w2)
-        best.append(max(w1, w2))
-    steal1, total1 = cpu_steal()
-    steal = 100 * (steal1 - steal0) / max(total1 - total0, 1)
+        assert s["calls_by_code"] == {"0": calls + 1}, s   # and the warm-up
+        ours.append(us / calls)
+        reset(FAST)
+        us = statement_cpu_us(f"SELECT count(*) FROM py_account_check({ids}, '{url}');",
+                              f"SELECT count(*) FROM py_account_check(ARRAY['warm'], '{url}');")
+        s = imsim(FAST, "/_imsim/stats")
+        assert s["calls_by_code"] == {"0": calls + 1}, s   # and the warm-up
+        theirs.append(us / calls)
     med = lambda xs: sorted(xs)[len(xs) // 2]
-    # Each round pairs wrk and imcheck seconds apart, so its ratio cancels
-    # the machine's drift; the ratio of the two series' medians does not
-    # (it is shown too).
-    ratios = [e / b for e, b in zip(engine, best)]
-    ratio = med(ratios)
-    runs = ", ".join(f"{e:,.0f}/{b:,.0f} = {100 * e / b:.0f}%" for e, b in zip(engine, best))
-    row("2. 1,000,000 IDs, one backend, 16 connections, no latency or limit",
-        f"{med(engine):,.0f} calls/s while calling (median of {rounds}; "
-        f"{med(whole):,.0f} calls/s for the whole statement, with building the array "
-        f"and the rows); wrk -c16: {med(wrk1s):,.0f} calls/s (1 thread), "
-        f"{med(wrk2s):,.0f} (2 threads); ratio {100 * ratio:.0f}% of the better, the median of "
-        f"the rounds' ratios (rounds, imcheck/wrk: {runs}; ratio of the medians "
-        f"{100 * med(engine) / med(best):.0f}%; CPU stolen by the hypervisor meanwhile: {steal:.1f}%)",
-        ">= 70% of wrk", ratio >= 0.7)
-
-
-def answer_parse():
-    """The backend's CPU per answer, alone (test/bench/parse_bench.c)."""
-    out = subprocess.run([os.environ["BENCH_PARSE"], "15", "2000"], capture_output=True,
-                         text=True, check=True).stdout
-    fig = dict(l.split() for l in out.splitlines() if l.split()[0].endswith("_us"))
-    fast, items, general, build = (float(fig[k]) for k in
-                                   ("parse_fast_us", "parse_items_us", "parse_general_us", "build_us"))
-    row("2. CPU per call in the backend's protocol code (parse_bench, median of 15 rounds side by side)",
-        f"reading a 100-item answer: {fast:.1f} us as a compact answer (imsim's, the service's), "
-        f"{items:.1f} us with the fast item scanner alone (an answer with whitespace), "
-        f"{general:.1f} us with the generic scanner alone; building a request {build:.1f} us",
-        "(explains 2.)", True)
+    row("2. backend CPU per call: whole statements of 2,000 calls of 100 IDs, rate limit "
+        "off (/proc/PID/schedstat; median of 3 rounds, side by side)",
+        f"imcheck {med(ours):.0f} us a call ({100 * med(ours) * 100 / 1e6:.2f}% of one core "
+        f"at 100 calls/s; rounds {', '.join(f'{x:.0f}' for x in ours)}); a one-call-at-a-time "
+        f"PL/Python client (urllib, json) {med(theirs):.0f} us a call (rounds "
+        f"{', '.join(f'{x:.0f}' for x in theirs)}): {med(theirs) / med(ours):.1f}x imcheck's",
+        "<= 150 us a call", med(ours) <= 150)
 
 
 def one_budget():
@@ -302,7 +283,7 @@ def connections():
 
 def main():
     started = time.time()
-    steps = [at_the_limit, machine_limit, answer_parse, one_budget, memory, connections]
+    steps = [at_the_limit, backend_cpu, one_budget, memory, connections]
     only = os.environ.get("BENCH_ONLY")
     for step in steps:
         if not only or step.__name__ in only.split(","):
@@ -310,7 +291,7 @@ def main():
     cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'"],
                          capture_output=True, text=True).stdout.strip()
     print("## imcheck engine benchmarks\n")
-    print("Command: `bash test/bench/run` (cluster, three imsims and wrk on this machine; "
+    print("Command: `bash test/bench/run` (cluster and three imsims on this machine; "
           f"{os.cpu_count()} cores, {cpu}; {time.strftime('%Y-%m-%d')}; "
           f"run took {time.time() - started:.0f} s).  One run; the machine is shared and "
           "noisy, so figures move by several percent between runs.\n")
