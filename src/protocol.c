@@ -242,6 +242,58 @@ typedef struct response_fields
 
 #define KEY_IS(k, lit) jsonscan_string_equals(&(k), lit, sizeof(lit) - 1)
 
+/* The members we read, at the top level and in a ResultItem. */
+typedef enum member_name
+{
+	MEMBER_OTHER,
+	MEMBER_ACTION_STATUS,
+	MEMBER_ERROR_CODE,
+	MEMBER_ERROR_INFO,
+	MEMBER_RESULT_ITEM,
+	MEMBER_USER_ID,
+	MEMBER_RESULT_CODE,
+	MEMBER_RESULT_INFO,
+	MEMBER_ACCOUNT_STATUS
+} member_name;
+
+static const struct
+{
+	const char *text;
+	size_t		len;
+	member_name name;
+}			member_names[] =
+{
+	{"ActionStatus", 12, MEMBER_ACTION_STATUS},
+	{"ErrorCode", 9, MEMBER_ERROR_CODE},
+	{"ErrorInfo", 9, MEMBER_ERROR_INFO},
+	{"ResultItem", 10, MEMBER_RESULT_ITEM},
+	{"UserID", 6, MEMBER_USER_ID},
+	{"ResultCode", 10, MEMBER_RESULT_CODE},
+	{"ResultInfo", 10, MEMBER_RESULT_INFO},
+	{"AccountStatus", 13, MEMBER_ACCOUNT_STATUS},
+};
+
+/* Which member a key names (a key written with escapes is decoded first). */
+static member_name
+member_of(const jsonscan_string *key)
+{
+	char		decoded[16];
+	const char *text = key->start + 1;
+	size_t		len = (size_t) (key->end - key->start - 2);
+
+	if (key->escaped)
+	{
+		len = jsonscan_string_decode(key, decoded, sizeof(decoded));
+		if (len > sizeof(decoded))
+			return MEMBER_OTHER;	/* longer than any we read */
+		text = decoded;
+	}
+	for (size_t i = 0; i < sizeof(member_names) / sizeof(member_names[0]); i++)
+		if (member_names[i].len == len && memcmp(member_names[i].text, text, len) == 0)
+			return member_names[i].name;
+	return MEMBER_OTHER;
+}
+
 /*
  * Reads an integer member: *state 1 = an int32 (in *value), 2 = another
  * value.  A member already read returns DUPLICATE_MEMBER.
@@ -297,16 +349,24 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	{
 		int			rc;
 
-		if (KEY_IS(key, "UserID"))
-			rc = read_string_member(c, &f->seen_uid, &f->has_uid, &f->uid);
-		else if (KEY_IS(key, "ResultCode"))
-			rc = read_int32_member(c, &f->code_state, &f->code);
-		else if (KEY_IS(key, "ResultInfo"))
-			rc = read_string_member(c, &f->seen_info, &f->has_info, &f->info);
-		else if (KEY_IS(key, "AccountStatus"))
-			rc = read_string_member(c, &f->seen_status, &f->has_status, &f->status);
-		else
-			rc = jsonscan_value(c, 3);
+		switch (member_of(&key))
+		{
+			case MEMBER_USER_ID:
+				rc = read_string_member(c, &f->seen_uid, &f->has_uid, &f->uid);
+				break;
+			case MEMBER_RESULT_CODE:
+				rc = read_int32_member(c, &f->code_state, &f->code);
+				break;
+			case MEMBER_RESULT_INFO:
+				rc = read_string_member(c, &f->seen_info, &f->has_info, &f->info);
+				break;
+			case MEMBER_ACCOUNT_STATUS:
+				rc = read_string_member(c, &f->seen_status, &f->has_status, &f->status);
+				break;
+			default:
+				rc = jsonscan_value(c, 3);
+				break;
+		}
 		if (rc != 0)
 			return rc;
 	}
@@ -367,16 +427,24 @@ scan_response(const char *body, size_t len, response_fields *r)
 		{
 			int			rc;
 
-			if (KEY_IS(key, "ActionStatus"))
-				rc = read_string_member(&c, &r->seen_action, &r->has_action, &r->action);
-			else if (KEY_IS(key, "ErrorCode"))
-				rc = read_int32_member(&c, &r->code_state, &r->code);
-			else if (KEY_IS(key, "ErrorInfo"))
-				rc = read_string_member(&c, &r->seen_info, &r->has_info, &r->info);
-			else if (KEY_IS(key, "ResultItem"))
-				rc = scan_items(&c, r);
-			else
-				rc = jsonscan_value(&c, 1);
+			switch (member_of(&key))
+			{
+				case MEMBER_ACTION_STATUS:
+					rc = read_string_member(&c, &r->seen_action, &r->has_action, &r->action);
+					break;
+				case MEMBER_ERROR_CODE:
+					rc = read_int32_member(&c, &r->code_state, &r->code);
+					break;
+				case MEMBER_ERROR_INFO:
+					rc = read_string_member(&c, &r->seen_info, &r->has_info, &r->info);
+					break;
+				case MEMBER_RESULT_ITEM:
+					rc = scan_items(&c, r);
+					break;
+				default:
+					rc = jsonscan_value(&c, 1);
+					break;
+			}
 			if (rc != 0)
 				return rc;
 		}
@@ -455,16 +523,20 @@ read_items(const response_fields *r, const char *const *ids,
 	{
 		const item_fields *f = &r->items[i];
 		protocol_item_result *result;
-		size_t		uid_len;
+		const char *uid = f->uid.start + 1;
+		size_t		uid_len = (size_t) (f->uid.end - f->uid.start - 2);
 		long		k;
 
 		if (!f->is_object || !f->has_uid)
 			return finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
-		/* decoded into the arena's free space, not kept */
-		uid_len = jsonscan_string_decode(&f->uid, arena->base + arena->used,
-										 arena->cap - arena->used);
-		k = match_asked(arena->base + arena->used, uid_len, i, ids, id_lens, n,
-						answered);
+		if (f->uid.escaped)
+		{
+			/* decoded into the arena's free space, not kept */
+			uid = arena->base + arena->used;
+			uid_len = jsonscan_string_decode(&f->uid, arena->base + arena->used,
+											 arena->cap - arena->used);
+		}
+		k = match_asked(uid, uid_len, i, ids, id_lens, n, answered);
 		if (k < 0)
 			return finish(resp, PROTOCOL_MISMATCH,
 						  "response answers a UserID that was not asked");

@@ -47,7 +47,9 @@ def psql(sql, settings=(), endpoint=None):
     script += sql if isinstance(sql, list) else [sql]
     done = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
                           input="\n".join(script) + "\n", capture_output=True,
-                          text=True, check=True)
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"psql failed: {done.stderr.strip()}")
     out = done.stdout
     times = [float(l.split()[1]) / 1000 for l in out.splitlines() if l.startswith("Time: ")]
     return times[-1], out + done.stderr
@@ -107,9 +109,9 @@ $$;
 def statement_cpu_us(statement, warmup, settings=(), endpoint=None):
     """The backend's CPU time for one statement, from /proc/self/schedstat
     (its first field: nanoseconds on a CPU), read by the backend itself."""
-    read = "SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint"
+    read = "split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint"
     # (the warm-up loads what a first call loads: libcurl, Python)
-    _, out = psql([warmup, f"{read} AS cpu_before \\gset", statement,
+    _, out = psql([warmup, f"SELECT {read} AS cpu_before \\gset", statement,
                    f"SELECT {read} - :cpu_before;"], settings, endpoint)
     lines = [l for l in out.splitlines() if re.fullmatch(r"-?\d+", l)]
     return int(lines[-1]) / 1000
