@@ -523,12 +523,14 @@ read_items(const response_fields *r, const char *const *ids,
 	{
 		const item_fields *f = &r->items[i];
 		protocol_item_result *result;
-		const char *uid = f->uid.start + 1;
-		size_t		uid_len = (size_t) (f->uid.end - f->uid.start - 2);
+		const char *uid;
+		size_t		uid_len;
 		long		k;
 
 		if (!f->is_object || !f->has_uid)
 			return finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
+		uid = f->uid.start + 1;
+		uid_len = (size_t) (f->uid.end - f->uid.start - 2);
 		if (f->uid.escaped)
 		{
 			/* decoded into the arena's free space, not kept */
