@@ -31,7 +31,6 @@
 #include "compat.h"
 #include "connections.h"
 #include "engine.h"
-#include "protocol.h"
 #include "ratelimit.h"
 #include "stats.h"
 
@@ -429,6 +428,7 @@ static int64
 start_calls(run_state *rs, int64 now, bool *rate_blocked)
 {
 	int64		wake_at = INT64_MAX;
+	bool		idle_checked = false;
 
 	*rate_blocked = false;
 	while (rs->in_flight < rs->cfg->max_concurrency)
@@ -457,8 +457,16 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
 			rs->next_fresh++;
-		/* no idle connection with a stale answer waiting may carry it */
-		connections_drop_unsolicited(socket_in_use);
+		/*
+		 * No idle connection with a stale answer waiting may carry a call.
+		 * Connections only go idle inside libcurl, so one look serves every
+		 * call started here.
+		 */
+		if (!idle_checked)
+		{
+			connections_drop_unsolicited(socket_in_use);
+			idle_checked = true;
+		}
 		start_call(rs, batch, attempt, ticket);
 	}
 	return wake_at;
