@@ -25,6 +25,8 @@ Usage: hostile_server.py PORT_FILE   (binds 127.0.0.1:0, writes the port)
 Stops by itself after LIFETIME_S, or on SIGTERM.
 """
 import json
+import os
+import signal
 import socket
 import socketserver
 import sys
@@ -190,12 +192,10 @@ def main():
     server = Server(("127.0.0.1", 0), Handler)
     with open(sys.argv[1] + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))
-    import os
     os.rename(sys.argv[1] + ".tmp", sys.argv[1])
     timer = threading.Timer(LIFETIME_S, server.shutdown)
     timer.daemon = True
     timer.start()
-    import signal
     signal.signal(signal.SIGTERM, lambda *a: threading.Thread(target=server.shutdown).start())
     server.serve_forever()
 
