@@ -542,7 +542,15 @@ wait_and_serve(run_state *rs, int64 wake_at, int64 now, uint32 wait_event)
 			curl_multi_socket_action(engine.multi, ev->fd, mask, &running);
 	}
 	if (engine.timer_at_us <= monotonic_us())
+	{
+		/*
+		 * libcurl's timer fires once: libcurl sets it again, through
+		 * set_timer, only if it still wants one.  Left armed, a timer that
+		 * libcurl no longer needs would make every later wait return at once.
+		 */
+		engine.timer_at_us = INT64_MAX;
 		curl_multi_socket_action(engine.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
 	collect_finished(rs);
 }
 

@@ -587,6 +587,58 @@ def check_cancel():
         sim_config(CANCEL, faults={})
 
 
+def proc_cpu_ticks(pid):
+    """User + system CPU time of a process, in clock ticks (1/100 s)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+WAIT_SAMPLE_S = 1.0
+WAIT_SAMPLES = 5
+WAIT_CPU_LIMIT_TICKS = 10     # 0.1 s of CPU over 10 s of waiting: 1 %
+
+
+def check_waits_idle():
+    """A backend that waits, in a retry's backoff or on calls in flight,
+    sleeps in PostgreSQL's wait: it burns no CPU.  (A libcurl timer that
+    stays armed once it has fired turns every wait into a busy loop.)"""
+    a = Session(CANCEL, CANCEL_SETTINGS)
+    b = Session()
+    problems, used = [], {}
+    try:
+        for situation in ("backoff", "stall"):
+            faults, sql, key = SITUATIONS[situation]
+            total = 0
+            for i in range(WAIT_SAMPLES):
+                sim_config(CANCEL, faults=faults, fault_budget=-1)
+                before = stats(CANCEL)["faults"].get(key, 0)
+                a.send(sql)
+                if not wait_fault(CANCEL, key, before):
+                    problems.append(f"{situation} try {i + 1}: the fault was never hit")
+                t0 = proc_cpu_ticks(a.pid)
+                time.sleep(WAIT_SAMPLE_S)
+                total += proc_cpu_ticks(a.pid) - t0
+                b.query(f"SELECT pg_cancel_backend({a.pid})", timeout=30)
+                r = a.collect(30)
+                if not r.errors or r.error[1] != "57014":
+                    problems.append(f"{situation} try {i + 1}: the statement was not "
+                                    f"canceled but gave {r}")
+                sim_config(CANCEL, faults={})
+            used[situation] = total
+            if total > WAIT_CPU_LIMIT_TICKS:
+                problems.append(f"{situation}: {total / 100:.2f} s of CPU in "
+                                f"{WAIT_SAMPLES * WAIT_SAMPLE_S:.0f} s of waiting")
+    finally:
+        a.close()
+        b.close()
+        sim_config(CANCEL, faults={})
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return ", ".join(f"{k}: {v / 100:.2f} s of CPU in {WAIT_SAMPLES * WAIT_SAMPLE_S:.0f} s"
+                     for k, v in used.items())
+
+
 # ============================================================== 3. leaks
 
 LEAK_N = int(os.environ.get("RELIAB_LEAK_N", "10000"))
@@ -992,7 +1044,7 @@ ANALYZE reliab_big;
 
 CHECKS = {
     "faults_at_scale": [("faults_at_scale", check_faults_at_scale)],
-    "cancel": [("cancel", check_cancel)],
+    "cancel": [("cancel", check_cancel), ("waits_use_no_cpu", check_waits_idle)],
     "leaks": [("no_leaks", check_leaks)],
     "contexts": [("prepared_statement", check_prepared), ("copy_to_stdout", check_copy),
                  ("parallel_plan", check_parallel), ("imsim_killed_mid_run", check_imsim_killed),
