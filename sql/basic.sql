@@ -43,7 +43,10 @@ SELECT ord, user_id, account_status
        WITH ORDINALITY AS c(user_id, result_code, account_status, result_info, ord);
 SELECT imsim_stats()->'calls' AS calls, imsim_stats()->'items' AS items;
 SELECT imsim_reset();
-SELECT count(*), count(DISTINCT user_id)
+-- (imsim's rule: a UserID ending in an even number is imported)
+SELECT count(*), count(DISTINCT user_id),
+       count(*) FILTER (WHERE account_status = CASE substr(user_id, 2)::int % 2
+                        WHEN 0 THEN 'Imported' ELSE 'NotImported' END) AS right_status
   FROM im_account_check(ARRAY(SELECT 'x' || (g % 150) FROM generate_series(1, 3000) g));
 SELECT imsim_stats()->'calls' AS calls, imsim_stats()->'items' AS items,
        imsim_stats()->'repeated_ids' AS repeated_ids;

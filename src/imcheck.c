@@ -76,7 +76,8 @@ _PG_init(void)
 /*
  * The distinct UserIDs of one statement, in PostgreSQL's simplehash.  An
  * entry is a distinct index (the key); the element it stands for is at
- * data + offsets[index], so an entry is 8 bytes, whatever the IDs' length.
+ * data + offsets[index], so an entry is 5 bytes (packed: the table is most
+ * of the memory a large input costs), whatever the IDs' length.
  */
 typedef struct distinct_ids
 {
@@ -84,7 +85,7 @@ typedef struct distinct_ids
 	uint32	   *offsets;		/* offset of each distinct element in data */
 } distinct_ids;
 
-typedef struct distinct_entry
+typedef struct pg_attribute_packed() distinct_entry
 {
 	uint32		index;
 	char		status;			/* simplehash's */
@@ -119,6 +120,86 @@ distinct_equal(const distinct_ids *ids, uint32 a, uint32 b)
 #define SH_DECLARE
 #define SH_DEFINE
 #include "lib/simplehash.h"
+
+/*
+ * Which distinct UserID each input element is.  A first occurrence's
+ * distinct index is the number of first occurrences before it, so only the
+ * repeats need to remember theirs: one bit per element says it repeats an
+ * earlier one, and the repeats' distinct indexes follow in input order.
+ */
+typedef struct element_map
+{
+	bits8	   *is_repeat;
+	uint32	   *repeat_of;
+	uint32		n_repeats;
+	uint32		repeats_cap;
+} element_map;
+
+static void
+note_repeat(element_map *map, int element, uint32 distinct_index)
+{
+	if (map->n_repeats == map->repeats_cap)
+	{
+		map->repeats_cap = map->repeats_cap == 0 ? 1024 : map->repeats_cap * 2;
+		map->repeat_of = map->repeat_of == NULL
+			? palloc(sizeof(uint32) * map->repeats_cap)
+			: repalloc(map->repeat_of, sizeof(uint32) * map->repeats_cap);
+	}
+	map->is_repeat[element / 8] |= (bits8) (1 << (element % 8));
+	map->repeat_of[map->n_repeats++] = distinct_index;
+}
+
+/*
+ * Checks every element of the array, before any call, and finds the
+ * distinct UserIDs: sets job->n and job->offsets, and fills map.  Each
+ * element's offset is written as the next distinct one's; it stays only if
+ * the element is new.
+ */
+static void
+find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map *map)
+{
+	const char *data = ARR_DATA_PTR(array);
+	const bits8 *nullmap = ARR_NULLBITMAP(array);
+	const char *ptr = data;
+	uint32	   *offsets = palloc(sizeof(uint32) * nitems);
+	distinct_ids ids = {data, offsets};
+	distinct_hash *set = distinct_create(CurrentMemoryContext, (uint32) nitems, &ids);
+
+	map->is_repeat = palloc0((nitems + 7) / 8);
+	job->n = 0;
+	for (int i = 0; i < nitems; i++)
+	{
+		size_t		len;
+		distinct_entry *entry;
+		bool		found;
+
+		if (nullmap && !(nullmap[i / 8] & (1 << (i % 8))))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("user_ids must not contain null elements"),
+					 errdetail("Element %d is null.", ARR_LBOUND(array)[0] + i)));
+		if (VARATT_IS_EXTERNAL(ptr) || VARATT_IS_COMPRESSED(ptr))
+			elog(ERROR, "unexpected toasted element in array");
+		len = VARSIZE_ANY_EXHDR(ptr);
+		if (len > MAX_SENT_USERID_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+					 errmsg("UserID %d is too long", ARR_LBOUND(array)[0] + i),
+					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
+							   len, PROTOCOL_MAX_USERID_BYTES)));
+		offsets[job->n] = (uint32) (ptr - data);
+		entry = distinct_insert(set, job->n, &found);
+		if (found)
+			note_repeat(map, i, entry->index);
+		else
+			job->n++;
+		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
+		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
+	}
+	distinct_destroy(set);
+	job->array_data = data;
+	job->offsets = offsets;
+}
 
 Datum
 imcheck_version(PG_FUNCTION_ARGS)
@@ -193,14 +274,11 @@ im_account_check(PG_FUNCTION_ARGS)
 	ArrayType  *array;
 	bool		raise_on_error;
 	int			nitems;
-	const char *data;
-	const bits8 *nullmap;
 	const char *ptr;
-	uint32	   *input_to_distinct;
-	uint32	   *offsets;
 	imcheck_job job = {0};
-	distinct_ids ids;
-	distinct_hash *set;
+	element_map map = {0};
+	uint32		next_first = 0;
+	uint32		next_repeat = 0;
 	imcheck_config cfg;
 	instr_time	started;
 	instr_time	elapsed;
@@ -237,49 +315,7 @@ im_account_check(PG_FUNCTION_ARGS)
 	if (nitems == 0)
 		return (Datum) 0;
 
-	/*
-	 * Check every element and find the distinct UserIDs, before any call.
-	 * Each element's offset is written as the next distinct one's; it stays
-	 * only if the element is new.
-	 */
-	data = ARR_DATA_PTR(array);
-	nullmap = ARR_NULLBITMAP(array);
-	input_to_distinct = palloc(sizeof(uint32) * nitems);
-	offsets = palloc(sizeof(uint32) * nitems);
-	ids.data = data;
-	ids.offsets = offsets;
-	set = distinct_create(CurrentMemoryContext, (uint32) nitems, &ids);
-	ptr = data;
-	for (int i = 0; i < nitems; i++)
-	{
-		size_t		len;
-		distinct_entry *entry;
-		bool		found;
-
-		if (nullmap && !(nullmap[i / 8] & (1 << (i % 8))))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("user_ids must not contain null elements"),
-					 errdetail("Element %d is null.", ARR_LBOUND(array)[0] + i)));
-		if (VARATT_IS_EXTERNAL(ptr) || VARATT_IS_COMPRESSED(ptr))
-			elog(ERROR, "unexpected toasted element in array");
-		len = VARSIZE_ANY_EXHDR(ptr);
-		if (len > MAX_SENT_USERID_BYTES)
-			ereport(ERROR,
-					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("UserID %d is too long", ARR_LBOUND(array)[0] + i),
-					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
-							   len, PROTOCOL_MAX_USERID_BYTES)));
-		offsets[job.n] = (uint32) (ptr - data);
-		entry = distinct_insert(set, job.n, &found);
-		if (!found)
-			job.n++;
-		input_to_distinct[i] = entry->index;
-		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
-		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
-	}
-	distinct_destroy(set);
-	job.offsets = offsets;
+	find_distinct(array, nitems, &job, &map);
 
 	imcheck_resolve_config(&cfg);
 
@@ -292,7 +328,6 @@ im_account_check(PG_FUNCTION_ARGS)
 		imcheck_engine_reset();
 	last_fingerprint = cfg.fingerprint;
 
-	job.array_data = data;
 	job.raise_on_error = raise_on_error;
 	job.result_code = NULL;		/* allocated by the engine on the first code other than 0 */
 	job.status = palloc0(sizeof(uint8) * job.n);
@@ -313,10 +348,11 @@ im_account_check(PG_FUNCTION_ARGS)
 	imported_text = CStringGetTextDatum("Imported");
 	not_imported_text = CStringGetTextDatum("NotImported");
 	empty_text = CStringGetTextDatum("");
-	ptr = data;
+	ptr = job.array_data;
 	for (int i = 0; i < nitems; i++)
 	{
-		uint32		d = input_to_distinct[i];
+		uint32		d = (map.is_repeat[i / 8] & (1 << (i % 8)))
+			? map.repeat_of[next_repeat++] : next_first++;
 		Datum		values[4];
 		bool		nulls[4] = {false, false, false, false};
 
