@@ -12,6 +12,7 @@
 
 #include "call.h"
 #include "connections.h"
+#include "redact.h"
 
 /* Header fields of every call; made once per backend. */
 static struct curl_slist *request_headers = NULL;

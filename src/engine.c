@@ -30,6 +30,7 @@
 #include "call.h"
 #include "compat.h"
 #include "connections.h"
+#include "credentials.h"
 #include "engine.h"
 #include "ratelimit.h"
 #include "stats.h"

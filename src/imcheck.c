@@ -24,9 +24,8 @@
 
 #include "engine.h"
 #include "protocol.h"
-#include "ratelimit.h"
 #include "settings.h"
-#include "stats.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 
@@ -56,8 +55,7 @@ _PG_init(void)
 
 	if (process_shared_preload_libraries_in_progress)
 	{
-		ratelimit_request_shared();
-		imcheck_stats_request_shared();
+		imcheck_shmem_request_segment();
 		return;
 	}
 

@@ -12,9 +12,6 @@
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 
 #include "ratelimit.h"
@@ -31,41 +28,22 @@ typedef struct call_log
 
 static call_log *shared_log = NULL;
 static call_log *local_log = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-static void
-ratelimit_shmem_request(void)
+size_t
+ratelimit_shmem_size(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(call_log)));
+	return sizeof(call_log);
 }
 
-static void
-ratelimit_shmem_startup(void)
+void
+ratelimit_shmem_attach(void *place, bool initialize)
 {
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared_log = ShmemInitStruct("imcheck rate limit", sizeof(call_log), &found);
-	if (!found)
+	shared_log = place;
+	if (initialize)
 	{
 		memset(shared_log, 0, sizeof(call_log));
 		SpinLockInit(&shared_log->mutex);
 	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-ratelimit_request_shared(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = ratelimit_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = ratelimit_shmem_startup;
 }
 
 bool

@@ -28,8 +28,14 @@
 /* Identifies a recorded call, to refine its time later. */
 typedef uint64_t ratelimit_ticket;
 
-/* Called from _PG_init while preloading: asks for the shared log. */
-extern void ratelimit_request_shared(void);
+/*
+ * The call log in shared memory (shmem.c places it), so that every session
+ * of the server paces against one budget.  Without it each session keeps
+ * its own log.
+ */
+extern size_t ratelimit_shmem_size(void);
+extern void ratelimit_shmem_attach(void *place, bool initialize);
+
 
 /* Whether calls are paced together with the other sessions. */
 extern bool ratelimit_is_shared(void);

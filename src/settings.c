@@ -1,30 +1,27 @@
 /*
  * settings.c - imcheck's GUCs, and resolving them into the configuration
- * of one statement (including the cached, generated UserSig).
+ * of one statement.
  *
- * Who may set what follows the contract in DESIGN.md: the secret key and a
- * static UserSig only in postgresql.conf / ALTER SYSTEM (PGC_SIGHUP), and
- * readable only by superusers; everything that decides where requests go,
- * or how fast, only by superusers (PGC_SUSET).
+ * Who may set what (doc/architecture.md): the secret key and a static
+ * UserSig only in postgresql.conf or with ALTER SYSTEM (PGC_SIGHUP),
+ * readable by superusers only; where calls go, as whom, and the shared
+ * rate limit only by superusers (PGC_SUSET); how a statement's own calls
+ * behave (timeout, retries, concurrency, batch size) by anyone (PGC_USERSET).
+ * The credentials themselves are credentials.c's.
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "common/hashfn.h"
 #include "miscadmin.h"
-#include "storage/fd.h"
-#include "lib/stringinfo.h"
 #include "utils/guc.h"
 
 #include "settings.h"
+#include "credentials.h"
 #include "usersig.h"
-
-#define ACCOUNT_CHECK_PATH "/v4/im_open_login_svc/account_check"
 
 typedef enum imcheck_region
 {
@@ -62,12 +59,12 @@ static const char *const region_domains[] = {
 	"adminapijpn.im.qcloud.com"
 };
 
-static char *sdkappid_setting = NULL;
-static char *identifier_setting = NULL;
-static char *secret_key_setting = NULL;
-static char *secret_key_file_setting = NULL;
-static char *usersig_setting = NULL;
-static int	usersig_ttl_setting = 86400;
+char	   *imcheck_sdkappid_setting = NULL;
+char	   *imcheck_identifier_setting = NULL;
+char	   *imcheck_secret_key_setting = NULL;
+char	   *imcheck_secret_key_file_setting = NULL;
+char	   *imcheck_usersig_setting = NULL;
+int			imcheck_usersig_ttl_setting = 86400;
 static int	region_setting = REGION_CHINA;
 static char *endpoint_setting = NULL;
 static char *ca_file_setting = NULL;
@@ -90,39 +87,6 @@ static const struct config_enum_entry log_level_options[] = {
 	{"log", LOG, false},
 	{NULL, 0, false}
 };
-
-/*
- * The UserSig generated from the secret key, kept per backend.  It is
- * malloc'd (not palloc'd) because it outlives statements; the inputs it was
- * made from are kept to notice a changed setting after a reload.
- */
-static struct
-{
-	char	   *usersig;
-	char	   *key;
-	char	   *identifier;
-	uint64_t	sdkappid;
-	int			ttl;
-	int64_t		generated_at;
-} usersig_cache;
-
-static void
-clear_usersig_cache(void)
-{
-	if (usersig_cache.key)
-	{
-		/* don't leave the key or the UserSig lying around in freed memory */
-		explicit_bzero(usersig_cache.key, strlen(usersig_cache.key));
-		free(usersig_cache.key);
-	}
-	if (usersig_cache.usersig)
-	{
-		explicit_bzero(usersig_cache.usersig, strlen(usersig_cache.usersig));
-		free(usersig_cache.usersig);
-	}
-	free(usersig_cache.identifier);
-	memset(&usersig_cache, 0, sizeof(usersig_cache));
-}
 
 static bool
 parse_sdkappid(const char *text, uint64_t *value)
@@ -239,40 +203,40 @@ imcheck_define_settings(void)
 	DefineCustomStringVariable("imcheck.sdkappid",
 							   "SDKAppID of the IM app.",
 							   NULL,
-							   &sdkappid_setting, "",
+							   &imcheck_sdkappid_setting, "",
 							   PGC_SUSET, 0,
 							   check_sdkappid, NULL, NULL);
 	DefineCustomStringVariable("imcheck.identifier",
 							   "App admin account used to call the API.",
 							   NULL,
-							   &identifier_setting, "administrator",
+							   &imcheck_identifier_setting, "administrator",
 							   PGC_SUSET, 0,
 							   check_identifier, NULL, NULL);
 	DefineCustomStringVariable("imcheck.secret_key",
 							   "Secret key of the IM app, used to generate UserSigs.",
 							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
-							   &secret_key_setting, "",
+							   &imcheck_secret_key_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.secret_key_file",
 							   "File holding the secret key, used when imcheck.secret_key is empty.",
 							   "The file must be readable by the server only (mode 0600).",
-							   &secret_key_file_setting, "",
+							   &imcheck_secret_key_file_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.usersig",
 							   "A ready UserSig of the admin account, used when no secret key is set.",
 							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
-							   &usersig_setting, "",
+							   &imcheck_usersig_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.usersig_ttl",
 							"Lifetime of generated UserSigs.",
 							NULL,
-							&usersig_ttl_setting, 86400, 300, 180 * 86400,
+							&imcheck_usersig_ttl_setting, 86400, 300, 180 * 86400,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("imcheck.region",
@@ -334,185 +298,17 @@ imcheck_define_settings(void)
 	MarkGUCPrefixReserved("imcheck");
 }
 
-static int64_t
-now_seconds(void)
-{
-	return (int64_t) time(NULL);
-}
-
-/* Returns the UserSig generated from the secret key, renewing as needed. */
-static const char *
-generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
-{
-	int64_t		now = now_seconds();
-	usersig_status status;
-	char	   *fresh = NULL;
-
-	if (!force_renew && usersig_cache.usersig != NULL &&
-		strcmp(usersig_cache.key, key) == 0 &&
-		strcmp(usersig_cache.identifier, identifier_setting) == 0 &&
-		usersig_cache.sdkappid == sdkappid &&
-		usersig_cache.ttl == usersig_ttl_setting &&
-	/* renew at half its lifetime, well before the service would refuse it */
-		now >= usersig_cache.generated_at &&
-		now < usersig_cache.generated_at + usersig_ttl_setting / 2)
-		return usersig_cache.usersig;
-
-	clear_usersig_cache();
-	status = usersig_generate(key, strlen(key),
-							  identifier_setting, sdkappid, now,
-							  usersig_ttl_setting, &fresh);
-	if (status != USERSIG_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a UserSig from \"imcheck.secret_key\""),
-				 errdetail("%s.", usersig_status_text(status))));
-	usersig_cache.usersig = fresh;
-	usersig_cache.key = strdup(key);
-	usersig_cache.identifier = strdup(identifier_setting);
-	usersig_cache.sdkappid = sdkappid;
-	usersig_cache.ttl = usersig_ttl_setting;
-	usersig_cache.generated_at = now;
-	if (usersig_cache.key == NULL || usersig_cache.identifier == NULL)
-	{
-		clear_usersig_cache();
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	return usersig_cache.usersig;
-}
-
-/*
- * Reads the key from imcheck.secret_key_file.  The file must be a regular
- * file that only its owner can read, like a TLS private key.  Returns a
- * palloc'd string; its content is never part of a message.
- */
-static char *
-read_secret_key_file(const char *path)
-{
-	struct stat st;
-	FILE	   *f;
-	char	   *key;
-	size_t		len;
-
-	if (stat(path, &st) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not access \"imcheck.secret_key_file\" file \"%s\": %m", path)));
-	if (!S_ISREG(st.st_mode))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is not a regular file", path)));
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("\"imcheck.secret_key_file\" file \"%s\" has group or world access", path),
-				 errdetail("The file must be readable by the database server's user only."),
-				 errhint("Run chmod 600 on the file.")));
-	if (st.st_size > 4096)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is too large", path)));
-	f = AllocateFile(path, "r");
-	if (f == NULL)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not open \"imcheck.secret_key_file\" file \"%s\": %m", path)));
-	key = palloc0(4097);
-	len = fread(key, 1, 4096, f);
-	FreeFile(f);
-	/* the key is the first line, without its line end or trailing blanks */
-	key[strcspn(key, "\r\n")] = '\0';
-	len = strlen(key);
-	while (len > 0 && (key[len - 1] == ' ' || key[len - 1] == '\t'))
-		key[--len] = '\0';
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONFIG_FILE_ERROR),
-				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is empty", path)));
-	return key;
-}
-
-/* The secret key from the settings, or NULL when none is configured. */
-static char *
-configured_secret_key(void)
-{
-	if (secret_key_setting != NULL && *secret_key_setting != '\0')
-		return pstrdup(secret_key_setting);
-	if (secret_key_file_setting != NULL && *secret_key_file_setting != '\0')
-		return read_secret_key_file(secret_key_file_setting);
-	return NULL;
-}
-
-/* Checks a static UserSig before any call, so a bad one fails clearly. */
-static void
-check_static_usersig(uint64_t sdkappid)
-{
-	usersig_document doc;
-	usersig_status status;
-
-	status = usersig_decode(usersig_setting, strlen(usersig_setting), &doc);
-	if (status != USERSIG_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"imcheck.usersig\" is not a valid UserSig"),
-				 errdetail("%s.", usersig_status_text(status))));
-	if (strcmp(doc.identifier, identifier_setting) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.identifier\""),
-				 errdetail("The UserSig names identifier \"%s\", the setting is \"%s\".",
-						   doc.identifier, identifier_setting)));
-	if (doc.sdkappid != sdkappid)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.sdkappid\""),
-				 errdetail("The UserSig names SDKAppID %llu, the setting is %s.",
-						   (unsigned long long) doc.sdkappid, sdkappid_setting)));
-	if (now_seconds() > doc.time + doc.expire)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"imcheck.usersig\" has expired"),
-				 errhint("Generate a new UserSig, or set \"imcheck.secret_key\" so that imcheck generates them.")));
-}
-
-static char *
-escaped(const char *s)
-{
-	char	   *e = curl_easy_escape(NULL, s, (int) strlen(s));
-	char	   *result;
-
-	if (e == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	result = pstrdup(e);
-	curl_free(e);
-	return result;
-}
-
-static void
-build_url_prefix(imcheck_config *cfg, const char *usersig)
-{
-	cfg->usersig = pstrdup(usersig);
-	cfg->usersig_escaped = escaped(usersig);
-	cfg->url_prefix = psprintf("%s" ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
-							   cfg->base_url, sdkappid_setting,
-							   escaped(identifier_setting), cfg->usersig_escaped);
-}
-
-static uint64_t
-checked_sdkappid(void)
+uint64_t
+imcheck_checked_sdkappid(void)
 {
 	uint64_t	sdkappid;
 
-	if (sdkappid_setting == NULL || *sdkappid_setting == '\0')
+	if (imcheck_sdkappid_setting == NULL || *imcheck_sdkappid_setting == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("\"imcheck.sdkappid\" is not set"),
 				 errhint("Set \"imcheck.sdkappid\" to the SDKAppID of the IM app in postgresql.conf.")));
-	if (!parse_sdkappid(sdkappid_setting, &sdkappid))
+	if (!parse_sdkappid(imcheck_sdkappid_setting, &sdkappid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"imcheck.sdkappid\" is not a valid SDKAppID")));
@@ -522,13 +318,11 @@ checked_sdkappid(void)
 void
 imcheck_resolve_config(imcheck_config *cfg)
 {
-	uint64_t	sdkappid = checked_sdkappid();
-	const char *usersig;
-	char	   *key;
+	uint64_t	sdkappid = imcheck_checked_sdkappid();
 
 	memset(cfg, 0, sizeof(*cfg));
 
-	if (identifier_setting == NULL || *identifier_setting == '\0')
+	if (imcheck_identifier_setting == NULL || *imcheck_identifier_setting == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("\"imcheck.identifier\" is not set"),
@@ -563,36 +357,16 @@ imcheck_resolve_config(imcheck_config *cfg)
 		cfg->ca_file = pstrdup(ca_file_setting);
 	}
 
-	key = configured_secret_key();
-	if (key != NULL)
-	{
-		usersig = generated_usersig(key, sdkappid, false);
-		cfg->usersig_from_key = true;
-		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
-		explicit_bzero(key, strlen(key));
-		pfree(key);
-	}
-	else if (usersig_setting != NULL && *usersig_setting != '\0')
-	{
-		check_static_usersig(sdkappid);
-		usersig = usersig_setting;
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("none of \"imcheck.secret_key\", \"imcheck.secret_key_file\" and \"imcheck.usersig\" is set"),
-				 errhint("Set \"imcheck.secret_key_file\" (or \"imcheck.secret_key\") in postgresql.conf.")));
-	build_url_prefix(cfg, usersig);
+	/* the UserSig, the URL it goes in, and what the fingerprint starts from */
+	imcheck_resolve_credentials(cfg, sdkappid);
 
-	/* the key (above) or static UserSig, the app, the admin, the endpoint */
-	if (!cfg->usersig_from_key)
-		cfg->fingerprint = hash_bytes((const unsigned char *) usersig, (int) strlen(usersig));
+	/* ... and the app, the admin, the endpoint */
 	cfg->fingerprint = hash_combine(cfg->fingerprint,
 									hash_bytes((const unsigned char *) cfg->base_url,
 											   (int) strlen(cfg->base_url)));
 	cfg->fingerprint = hash_combine(cfg->fingerprint,
-									hash_bytes((const unsigned char *) identifier_setting,
-											   (int) strlen(identifier_setting)));
+									hash_bytes((const unsigned char *) imcheck_identifier_setting,
+											   (int) strlen(imcheck_identifier_setting)));
 	cfg->fingerprint = hash_combine(cfg->fingerprint, (uint32) sdkappid);
 	if (cfg->ca_file)
 		cfg->fingerprint = hash_combine(cfg->fingerprint,
@@ -606,103 +380,3 @@ imcheck_resolve_config(imcheck_config *cfg)
 	cfg->batch_size = batch_size_setting;
 }
 
-bool
-imcheck_renew_usersig(imcheck_config *cfg)
-{
-	char	   *key;
-
-	if (!cfg->usersig_from_key)
-		return false;
-	key = configured_secret_key();
-	if (key == NULL)
-		return false;
-	build_url_prefix(cfg, generated_usersig(key, checked_sdkappid(), true));
-	explicit_bzero(key, strlen(key));
-	pfree(key);
-	return true;
-}
-
-/* Replaces every occurrence of secret (if not empty) in buf. */
-static void
-redact_all(StringInfo out, const char *text, const char *secret)
-{
-	size_t		len = strlen(secret);
-	const char *p = text;
-	const char *hit;
-
-	if (len == 0)
-	{
-		appendStringInfoString(out, text);
-		return;
-	}
-	while ((hit = strstr(p, secret)) != NULL)
-	{
-		appendBinaryStringInfo(out, p, (int) (hit - p));
-		appendStringInfoString(out, "(redacted)");
-		p = hit + len;
-	}
-	appendStringInfoString(out, p);
-}
-
-/* Where a URL's query string, or a parameter, ends in running text. */
-static const char *
-query_end(const char *p)
-{
-	while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '"' &&
-		   *p != '\'' && *p != '<' && *p != '>' && *p != '\\')
-		p++;
-	return p;
-}
-
-static bool
-segment_has(const char *start, const char *end, const char *needle)
-{
-	size_t		len = strlen(needle);
-
-	for (const char *p = start; p + len <= end; p++)
-		if (pg_strncasecmp(p, needle, len) == 0)
-			return true;
-	return false;
-}
-
-char *
-imcheck_redact(const imcheck_config *cfg, const char *text)
-{
-	StringInfoData a;
-	StringInfoData b;
-	const char *p;
-
-	/* the UserSig itself, wherever and however it appears */
-	initStringInfo(&a);
-	redact_all(&a, text, cfg->usersig ? cfg->usersig : "");
-	initStringInfo(&b);
-	redact_all(&b, a.data, cfg->usersig_escaped ? cfg->usersig_escaped : "");
-
-	/*
-	 * A request's query string (it names the app, the admin and a UserSig,
-	 * perhaps an older one), and any usersig= parameter left elsewhere.
-	 */
-	resetStringInfo(&a);
-	p = b.data;
-	while (*p)
-	{
-		if (*p == '?' || *p == '&' || pg_strncasecmp(p, "usersig=", 8) == 0)
-		{
-			const char *end = query_end(p + 1);
-
-			if (pg_strncasecmp(p, "usersig=", 8) == 0 ||
-				segment_has(p, end, "sdkappid=") ||
-				segment_has(p, end, "usersig=") ||
-				segment_has(p, end, "identifier="))
-			{
-				appendStringInfoString(&a, *p == '?' ? "?(query redacted)" : "(redacted)");
-				p = end;
-				continue;
-			}
-		}
-		appendStringInfoChar(&a, *p);
-		p++;
-	}
-	pfree(b.data);
-	return a.data;
-}

@@ -40,20 +40,18 @@ extern void imcheck_define_settings(void);
  */
 extern void imcheck_resolve_config(imcheck_config *cfg);
 
-/*
- * After the service said the UserSig expired (70001): drops the cached
- * UserSig, generates a fresh one and rebuilds cfg->url_prefix.  Returns
- * false when the UserSig is static and cannot be renewed.
- */
-extern bool imcheck_renew_usersig(imcheck_config *cfg);
+/* Raises an ERROR unless imcheck.sdkappid is set and valid. */
+extern uint64_t imcheck_checked_sdkappid(void);
 
 /*
- * Text that came from the network, made safe to show: an endpoint that
- * echoes the request (a gateway's error page, a broken deployment) would
- * otherwise hand the admin UserSig to whoever reads an error or a row.
- * Replaces the UserSig (raw or URL-escaped) and the value of any usersig=
- * parameter with "(redacted)".  Returns a palloc'd string.
+ * The credential settings, which credentials.c reads.  Declared here so
+ * that one file defines every GUC.
  */
-extern char *imcheck_redact(const imcheck_config *cfg, const char *text);
+extern char *imcheck_sdkappid_setting;
+extern char *imcheck_identifier_setting;
+extern char *imcheck_secret_key_setting;
+extern char *imcheck_secret_key_file_setting;
+extern char *imcheck_usersig_setting;
+extern int	imcheck_usersig_ttl_setting;
 
 #endif							/* IMCHECK_SETTINGS_H */

@@ -9,9 +9,6 @@
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/backendid.h"
-#include "storage/ipc.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -45,18 +42,15 @@ typedef struct shared_stats
 	int32		failure_code[FAILURE_CODES];
 	uint64		failure_count[FAILURE_CODES];
 	uint64		failures_other;
-	TimestampTz reset_at;
 	int			n_slots;
 	check_progress progress[FLEXIBLE_ARRAY_MEMBER];
 } shared_stats;
 
 static shared_stats *stats = NULL;
 static check_progress *my_progress = NULL;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-static Size
-stats_size(int n_slots)
+Size
+imcheck_stats_shmem_size(int n_slots)
 {
 	return add_size(offsetof(shared_stats, progress),
 					mul_size(sizeof(check_progress), n_slots));
@@ -65,7 +59,7 @@ stats_size(int n_slots)
 static void
 init_stats(shared_stats *s, int n_slots)
 {
-	memset(s, 0, stats_size(n_slots));
+	memset(s, 0, imcheck_stats_shmem_size(n_slots));
 	pg_atomic_init_u64(&s->checks, 0);
 	pg_atomic_init_u64(&s->calls, 0);
 	pg_atomic_init_u64(&s->user_ids, 0);
@@ -75,39 +69,15 @@ init_stats(shared_stats *s, int n_slots)
 	pg_atomic_init_u64(&s->rate_wait_us, 0);
 	pg_atomic_init_u64(&s->connections, 0);
 	SpinLockInit(&s->mutex);
-	s->reset_at = GetCurrentTimestamp();
 	s->n_slots = n_slots;
 }
 
-static void
-stats_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(stats_size(MaxBackends)));
-}
-
-static void
-stats_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	stats = ShmemInitStruct("imcheck statistics", stats_size(MaxBackends), &found);
-	if (!found)
-		init_stats(stats, MaxBackends);
-	LWLockRelease(AddinShmemInitLock);
-}
-
 void
-imcheck_stats_request_shared(void)
+imcheck_stats_shmem_attach(void *place, int n_slots, bool initialize)
 {
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = stats_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = stats_shmem_startup;
+	stats = place;
+	if (initialize)
+		init_stats(stats, n_slots);
 }
 
 /* The counters: shared, or this session's own when not preloaded. */
@@ -116,7 +86,7 @@ the_stats(void)
 {
 	if (stats == NULL)
 	{
-		stats = MemoryContextAlloc(TopMemoryContext, stats_size(1));
+		stats = MemoryContextAlloc(TopMemoryContext, imcheck_stats_shmem_size(1));
 		init_stats(stats, 1);
 	}
 	return stats;
@@ -294,7 +264,6 @@ imcheck_reset_stats(PG_FUNCTION_ARGS)
 	memset(s->failure_code, 0, sizeof(s->failure_code));
 	memset(s->failure_count, 0, sizeof(s->failure_count));
 	s->failures_other = 0;
-	s->reset_at = GetCurrentTimestamp();
 	SpinLockRelease(&s->mutex);
 	PG_RETURN_VOID();
 }

@@ -14,8 +14,13 @@
 
 #include "outcome.h"
 
-/* Called from _PG_init while preloading. */
-extern void imcheck_stats_request_shared(void);
+/*
+ * The counters and one progress slot per backend in shared memory (shmem.c
+ * places them).  Without them each session counts alone.
+ */
+extern Size imcheck_stats_shmem_size(int n_slots);
+extern void imcheck_stats_shmem_attach(void *place, int n_slots, bool initialize);
+
 
 /* A check starts / ends (also on error): the progress slot of this backend. */
 extern void imcheck_stats_check_started(uint32 n_ids);

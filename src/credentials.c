@@ -1,0 +1,270 @@
+/*
+ * credentials.c - the UserSig calls are made with, and the request URL
+ * that carries it.
+ *
+ * The UserSig is generated from the secret key (imcheck.secret_key, or
+ * imcheck.secret_key_file) and cached per backend until half its lifetime
+ * has passed, or it is the static imcheck.usersig, checked before any call.
+ * The key, a UserSig and the URL are never part of a message: see redact.c
+ * for text that comes back from the network.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "common/hashfn.h"
+#include "storage/fd.h"
+
+#include "credentials.h"
+#include "usersig.h"
+
+#define ACCOUNT_CHECK_PATH "/v4/im_open_login_svc/account_check"
+
+/*
+ * The UserSig generated from the secret key, kept per backend.  It is
+ * malloc'd (not palloc'd) because it outlives statements; the inputs it was
+ * made from are kept to notice a changed setting after a reload.
+ */
+static struct
+{
+	char	   *usersig;
+	char	   *key;
+	char	   *identifier;
+	uint64_t	sdkappid;
+	int			ttl;
+	int64_t		generated_at;
+} usersig_cache;
+
+static void
+clear_usersig_cache(void)
+{
+	if (usersig_cache.key)
+	{
+		/* don't leave the key or the UserSig lying around in freed memory */
+		explicit_bzero(usersig_cache.key, strlen(usersig_cache.key));
+		free(usersig_cache.key);
+	}
+	if (usersig_cache.usersig)
+	{
+		explicit_bzero(usersig_cache.usersig, strlen(usersig_cache.usersig));
+		free(usersig_cache.usersig);
+	}
+	free(usersig_cache.identifier);
+	memset(&usersig_cache, 0, sizeof(usersig_cache));
+}
+
+static int64_t
+now_seconds(void)
+{
+	return (int64_t) time(NULL);
+}
+
+/* Returns the UserSig generated from the secret key, renewing as needed. */
+static const char *
+generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
+{
+	int64_t		now = now_seconds();
+	usersig_status status;
+	char	   *fresh = NULL;
+
+	if (!force_renew && usersig_cache.usersig != NULL &&
+		strcmp(usersig_cache.key, key) == 0 &&
+		strcmp(usersig_cache.identifier, imcheck_identifier_setting) == 0 &&
+		usersig_cache.sdkappid == sdkappid &&
+		usersig_cache.ttl == imcheck_usersig_ttl_setting &&
+	/* renew at half its lifetime, well before the service would refuse it */
+		now >= usersig_cache.generated_at &&
+		now < usersig_cache.generated_at + imcheck_usersig_ttl_setting / 2)
+		return usersig_cache.usersig;
+
+	clear_usersig_cache();
+	status = usersig_generate(key, strlen(key),
+							  imcheck_identifier_setting, sdkappid, now,
+							  imcheck_usersig_ttl_setting, &fresh);
+	if (status != USERSIG_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a UserSig from \"imcheck.secret_key\""),
+				 errdetail("%s.", usersig_status_text(status))));
+	usersig_cache.usersig = fresh;
+	usersig_cache.key = strdup(key);
+	usersig_cache.identifier = strdup(imcheck_identifier_setting);
+	usersig_cache.sdkappid = sdkappid;
+	usersig_cache.ttl = imcheck_usersig_ttl_setting;
+	usersig_cache.generated_at = now;
+	if (usersig_cache.key == NULL || usersig_cache.identifier == NULL)
+	{
+		clear_usersig_cache();
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return usersig_cache.usersig;
+}
+
+/*
+ * Reads the key from imcheck.secret_key_file.  The file must be a regular
+ * file that only its owner can read, like a TLS private key.  Returns a
+ * palloc'd string; its content is never part of a message.
+ */
+static char *
+read_secret_key_file(const char *path)
+{
+	struct stat st;
+	FILE	   *f;
+	char	   *key;
+	size_t		len;
+
+	if (stat(path, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not access \"imcheck.secret_key_file\" file \"%s\": %m", path)));
+	if (!S_ISREG(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is not a regular file", path)));
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" has group or world access", path),
+				 errdetail("The file must be readable by the database server's user only."),
+				 errhint("Run chmod 600 on the file.")));
+	if (st.st_size > 4096)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is too large", path)));
+	f = AllocateFile(path, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"imcheck.secret_key_file\" file \"%s\": %m", path)));
+	key = palloc0(4097);
+	len = fread(key, 1, 4096, f);
+	FreeFile(f);
+	/* the key is the first line, without its line end or trailing blanks */
+	key[strcspn(key, "\r\n")] = '\0';
+	len = strlen(key);
+	while (len > 0 && (key[len - 1] == ' ' || key[len - 1] == '\t'))
+		key[--len] = '\0';
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("\"imcheck.secret_key_file\" file \"%s\" is empty", path)));
+	return key;
+}
+
+/* The secret key from the settings, or NULL when none is configured. */
+static char *
+configured_secret_key(void)
+{
+	if (imcheck_secret_key_setting != NULL && *imcheck_secret_key_setting != '\0')
+		return pstrdup(imcheck_secret_key_setting);
+	if (imcheck_secret_key_file_setting != NULL && *imcheck_secret_key_file_setting != '\0')
+		return read_secret_key_file(imcheck_secret_key_file_setting);
+	return NULL;
+}
+
+/* Checks a static UserSig before any call, so a bad one fails clearly. */
+static void
+check_static_usersig(uint64_t sdkappid)
+{
+	usersig_document doc;
+	usersig_status status;
+
+	status = usersig_decode(imcheck_usersig_setting, strlen(imcheck_usersig_setting), &doc);
+	if (status != USERSIG_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" is not a valid UserSig"),
+				 errdetail("%s.", usersig_status_text(status))));
+	if (strcmp(doc.identifier, imcheck_identifier_setting) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.identifier\""),
+				 errdetail("The UserSig names identifier \"%s\", the setting is \"%s\".",
+						   doc.identifier, imcheck_identifier_setting)));
+	if (doc.sdkappid != sdkappid)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" was not issued for \"imcheck.sdkappid\""),
+				 errdetail("The UserSig names SDKAppID %llu, the setting is %s.",
+						   (unsigned long long) doc.sdkappid, imcheck_sdkappid_setting)));
+	if (now_seconds() > doc.time + doc.expire)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.usersig\" has expired"),
+				 errhint("Generate a new UserSig, or set \"imcheck.secret_key\" so that imcheck generates them.")));
+}
+
+static char *
+escaped(const char *s)
+{
+	char	   *e = curl_easy_escape(NULL, s, (int) strlen(s));
+	char	   *result;
+
+	if (e == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(e);
+	curl_free(e);
+	return result;
+}
+
+static void
+build_url_prefix(imcheck_config *cfg, const char *usersig)
+{
+	cfg->usersig = pstrdup(usersig);
+	cfg->usersig_escaped = escaped(usersig);
+	cfg->url_prefix = psprintf("%s" ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
+							   cfg->base_url, imcheck_sdkappid_setting,
+							   escaped(imcheck_identifier_setting), cfg->usersig_escaped);
+}
+
+void
+imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
+{
+	char	   *key = configured_secret_key();
+	const char *usersig;
+
+	if (key != NULL)
+	{
+		usersig = generated_usersig(key, sdkappid, false);
+		cfg->usersig_from_key = true;
+		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
+		explicit_bzero(key, strlen(key));
+		pfree(key);
+	}
+	else if (imcheck_usersig_setting != NULL && *imcheck_usersig_setting != '\0')
+	{
+		check_static_usersig(sdkappid);
+		usersig = imcheck_usersig_setting;
+		cfg->fingerprint = hash_bytes((const unsigned char *) usersig, (int) strlen(usersig));
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("none of \"imcheck.secret_key\", \"imcheck.secret_key_file\" and \"imcheck.usersig\" is set"),
+				 errhint("Set \"imcheck.secret_key_file\" (or \"imcheck.secret_key\") in postgresql.conf.")));
+	build_url_prefix(cfg, usersig);
+}
+
+bool
+imcheck_renew_usersig(imcheck_config *cfg)
+{
+	char	   *key;
+
+	if (!cfg->usersig_from_key)
+		return false;
+	key = configured_secret_key();
+	if (key == NULL)
+		return false;
+	build_url_prefix(cfg, generated_usersig(key, imcheck_checked_sdkappid(), true));
+	explicit_bzero(key, strlen(key));
+	pfree(key);
+	return true;
+}
+
