@@ -11,7 +11,7 @@
 
 #include "usersig.h"
 
-/* The public test vector (DESIGN.md). */
+/* The public test vector (doc/api.md, "UserSig"). */
 #define PUB_KEY "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 #define PUB_APPID UINT64_C(1400000000)
 #define PUB_ID "0"
@@ -36,7 +36,9 @@ encode_bytes(const unsigned char *data, size_t len)
 
 	assert_non_null(out);
 	n = EVP_EncodeBlock((unsigned char *) out, data, (int) len);
-	assert_true(n >= 0);
+	/* EVP_EncodeBlock writes 4 characters per 3 bytes, and a NUL */
+	assert_int_equal(n, 4 * ((len + 2) / 3));
+	assert_int_equal(out[n], '\0');
 	for (int i = 0; i < n; i++)
 	{
 		if (out[i] == '+')
