@@ -84,11 +84,16 @@ generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
 	status = usersig_generate(key, strlen(key),
 							  imcheck_identifier_setting, sdkappid, now,
 							  imcheck_usersig_ttl_setting, &fresh);
+	if (status == USERSIG_NO_MEMORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while generating a UserSig.")));
 	if (status != USERSIG_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a UserSig from \"imcheck.secret_key\""),
-				 errdetail("%s.", usersig_status_text(status))));
+				 errdetail_internal("%s.", usersig_status_text(status))));
 	usersig_cache.usersig = fresh;
 	usersig_cache.key = strdup(key);
 	usersig_cache.identifier = strdup(imcheck_identifier_setting);
@@ -142,7 +147,10 @@ read_secret_key_file(const char *path)
 				(errcode_for_file_access(),
 				 errmsg("could not open \"imcheck.secret_key_file\" file \"%s\": %m", path)));
 	key = palloc0(4097);
-	len = fread(key, 1, 4096, f);
+	if (fread(key, 1, 4096, f) == 0 && ferror(f))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read \"imcheck.secret_key_file\" file \"%s\": %m", path)));
 	FreeFile(f);
 	/* the key is the first line, without its line end or trailing blanks */
 	key[strcspn(key, "\r\n")] = '\0';
@@ -175,11 +183,16 @@ check_static_usersig(uint64_t sdkappid)
 	usersig_status status;
 
 	status = usersig_decode(imcheck_usersig_setting, strlen(imcheck_usersig_setting), &doc);
+	if (status == USERSIG_NO_MEMORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while reading \"imcheck.usersig\".")));
 	if (status != USERSIG_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"imcheck.usersig\" is not a valid UserSig"),
-				 errdetail("%s.", usersig_status_text(status))));
+				 errdetail_internal("%s.", usersig_status_text(status))));
 	if (strcmp(doc.identifier, imcheck_identifier_setting) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -182,7 +182,7 @@ find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map *map)
 		if (len > MAX_SENT_USERID_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-					 errmsg("UserID %d is too long", ARR_LBOUND(array)[0] + i),
+					 errmsg("element %d of user_ids is too long", ARR_LBOUND(array)[0] + i),
 					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
 							   len, PROTOCOL_MAX_USERID_BYTES)));
 		offsets[job->n] = (uint32) (ptr - data);
@@ -337,9 +337,10 @@ im_account_check(PG_FUNCTION_ARGS)
 	INSTR_TIME_SUBTRACT(elapsed, started);
 
 	ereport(imcheck_log_level,
-			(errmsg("imcheck checked %d UserIDs (%u distinct) in %u calls, %u retries, %u failed calls, %.0f ms",
-					nitems, job.n, job.calls, job.retries,
-					job.failed_calls, INSTR_TIME_GET_MILLISEC(elapsed)),
+			(errmsg_plural("imcheck checked %d UserID (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms",
+						   "imcheck checked %d UserIDs (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms",
+						   nitems, nitems, job.n, job.calls, job.retries,
+						   job.failed_calls, INSTR_TIME_GET_MILLISEC(elapsed)),
 			 errhidestmt(true)));
 
 	/* one row per input element, in input order */

@@ -27,15 +27,19 @@ typedef enum code_class
 } code_class;
 
 #define CREDENTIAL_HINT "Check \"imcheck.secret_key\" (or \"imcheck.usersig\"), \"imcheck.identifier\" and \"imcheck.sdkappid\"."
-#define ADMIN_HINT "\"imcheck.identifier\" must name an App admin account of the app."
+#define ADMIN_HINT "Set \"imcheck.identifier\" to an App admin account of the app."
 #define APP_ID_HINT "Check \"imcheck.sdkappid\", and that \"imcheck.region\" is the app's region."
 
-/* Every ErrorCode imcheck treats other than as a failure of one call. */
+/*
+ * Every ErrorCode imcheck treats other than as a failure of one call, with
+ * the SQLSTATE it raises with (0: its class's, see class_sqlstate).
+ */
 static const struct
 {
 	int32		code;
 	code_class	class;
 	const char *hint;			/* for CLASS_CREDENTIAL/ADMIN/APP */
+	int			sqlstate;
 }			api_codes[] =
 {
 	{70169, CLASS_TRANSIENT},
@@ -47,7 +51,7 @@ static const struct
 	{60011, CLASS_RATE_LIMITED},
 	{60018, CLASS_RATE_LIMITED},
 	{60019, CLASS_RATE_LIMITED},
-	{70001, CLASS_CREDENTIAL},	/* expired: see outcome_raise_fatal */
+	{70001, CLASS_CREDENTIAL},	/* expired: see fatal_hint */
 	{70002, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{70003, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{70005, CLASS_CREDENTIAL, CREDENTIAL_HINT},
@@ -61,15 +65,38 @@ static const struct
 	{60005, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{70403, CLASS_ADMIN, ADMIN_HINT},
 	{60010, CLASS_ADMIN, ADMIN_HINT},
-	{60006, CLASS_APP, APP_ID_HINT},
-	{70020, CLASS_APP, APP_ID_HINT},
-	{60012, CLASS_APP},
-	{60016, CLASS_APP},
-	{60020, CLASS_APP},
-	{60021, CLASS_APP},
-	{60002, CLASS_APP},
-	{60003, CLASS_APP},
+	{60006, CLASS_APP, APP_ID_HINT},	/* SDKAppID invalid */
+	{70020, CLASS_APP, APP_ID_HINT},	/* SDKAppID not found */
+	{60012, CLASS_APP},			/* SDKAppID missing */
+	{60016, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* app disabled */
+	{60020, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* plan expired */
+	{60021, CLASS_APP, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION}, /* IP refused */
+	{60002, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* request not parsed */
+	{60003, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* body not parsed */
 };
+
+/*
+ * What a class of answer raises with: an answer of the API is never a
+ * connection failure.
+ */
+static int
+class_sqlstate(code_class class)
+{
+	switch (class)
+	{
+		case CLASS_CREDENTIAL:
+			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+		case CLASS_ADMIN:
+			return ERRCODE_INSUFFICIENT_PRIVILEGE;
+		case CLASS_APP:
+			return ERRCODE_INVALID_PARAMETER_VALUE;	/* the settings name the app */
+		case CLASS_CALL_FAILED:
+		case CLASS_TRANSIENT:
+		case CLASS_RATE_LIMITED:
+			break;
+	}
+	return ERRCODE_EXTERNAL_ROUTINE_EXCEPTION;
+}
 
 /* The table's row for code, or -1. */
 static int
@@ -91,6 +118,8 @@ outcome_api_error(int32 code, const char *info)
 	out.info = pstrdup(info && *info ? info : "(no ErrorInfo)");
 	out.from_api = true;
 	out.usersig_expired = code == 70001;
+	out.sqlstate = row >= 0 && api_codes[row].sqlstate != 0 ? api_codes[row].sqlstate
+		: class_sqlstate(row < 0 ? CLASS_CALL_FAILED : api_codes[row].class);
 	switch (row < 0 ? CLASS_CALL_FAILED : api_codes[row].class)
 	{
 		case CLASS_CALL_FAILED:
@@ -120,6 +149,7 @@ outcome_http_status(long status)
 
 	out.code = (int32) -status;
 	out.reason = RETRY_HTTP_STATUS;
+	out.sqlstate = ERRCODE_CONNECTION_FAILURE;
 	if (status >= 500 || status == 408 || status == 429)
 	{
 		/* the service or a gateway in front of it, busy or failing */
@@ -131,6 +161,7 @@ outcome_http_status(long status)
 		/* a success status with no answer to read: this call failed */
 		out.verdict = VERDICT_TRANSIENT;
 		out.reason = RETRY_BAD_RESPONSE;
+		out.sqlstate = ERRCODE_PROTOCOL_VIOLATION;
 		out.info = psprintf("HTTP status %ld", status);
 	}
 	else
@@ -154,6 +185,9 @@ outcome_no_answer(int32 code, imcheck_retry_reason reason, char *info)
 	out.code = code;
 	out.reason = reason;
 	out.info = info;
+	/* an answer that came but cannot be read is not a broken connection */
+	out.sqlstate = reason == RETRY_BAD_RESPONSE && code != IMCHECK_CODE_TRANSPORT
+		? ERRCODE_PROTOCOL_VIOLATION : ERRCODE_CONNECTION_FAILURE;
 	return out;
 }
 
@@ -163,23 +197,13 @@ fatal_hint(int32 code, bool usersig_from_key)
 	int			row = find_code(code);
 
 	if (code == 70001 && usersig_from_key)
-		return "imcheck generated a new UserSig and the service still says it has expired: check the database server's clock.";
+		return "A freshly generated UserSig was refused as expired too: check the database server's clock.";
 	if (code == 70001)
 		return "The UserSig has expired: replace \"imcheck.usersig\", or set \"imcheck.secret_key_file\" so that imcheck generates and renews UserSigs.";
 	return row < 0 ? NULL : api_codes[row].hint;
 }
 
-static int
-fatal_errcode(int32 code)
-{
-	int			row = find_code(code);
-
-	if (row >= 0 && api_codes[row].class == CLASS_CREDENTIAL)
-		return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-	if (row >= 0 && api_codes[row].class == CLASS_ADMIN)
-		return ERRCODE_INSUFFICIENT_PRIVILEGE;
-	return ERRCODE_INVALID_PARAMETER_VALUE;
-}
+#define RAISE_ON_ERROR_HINT "Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
 
 void
 outcome_raise_fatal(const call_outcome *out, bool usersig_from_key)
@@ -188,15 +212,15 @@ outcome_raise_fatal(const call_outcome *out, bool usersig_from_key)
 
 	if (!out->from_api)
 		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
+				(errcode(out->sqlstate),
 				 errmsg("could not call the IM API"),
-				 errdetail("%s (imcheck code %d).", out->info, out->code),
+				 errdetail_internal("imcheck code %d: %s", out->code, out->info),
 				 errhint("Check \"imcheck.endpoint\", \"imcheck.region\" and \"imcheck.ca_file\".")));
 	hint = fatal_hint(out->code, usersig_from_key);
 	ereport(ERROR,
-			(errcode(fatal_errcode(out->code)),
+			(errcode(out->sqlstate),
 			 errmsg("the IM API refused the account_check call"),
-			 errdetail("ErrorCode %d: %s", out->code, out->info),
+			 errdetail_internal("ErrorCode %d: %s", out->code, out->info),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
@@ -204,20 +228,14 @@ outcome_raise_fatal(const call_outcome *out, bool usersig_from_key)
 void
 outcome_raise_call_failed(const call_outcome *out, int attempts)
 {
-	if (out->from_api)
-		ereport(ERROR,
-				(errcode(out->verdict == VERDICT_TRANSIENT ?
-						 ERRCODE_CONNECTION_FAILURE :
-						 ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("account_check call failed after %d %s", attempts,
-						attempts == 1 ? "attempt" : "attempts"),
-				 errdetail("ErrorCode %d: %s", out->code, out->info),
-				 errhint("Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error.")));
 	ereport(ERROR,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("account_check call failed after %d %s", attempts,
-					attempts == 1 ? "attempt" : "attempts"),
-			 errdetail("%s (imcheck code %d).", out->info, out->code),
-			 errhint("Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error.")));
+			(errcode(out->sqlstate),
+			 errmsg_plural("account_check call failed after %d attempt",
+						   "account_check call failed after %d attempts",
+						   attempts, attempts),
+			 out->from_api
+			 ? errdetail_internal("ErrorCode %d: %s", out->code, out->info)
+			 : errdetail_internal("imcheck code %d: %s", out->code, out->info),
+			 errhint(RAISE_ON_ERROR_HINT)));
 	pg_unreachable();
 }

@@ -54,6 +54,7 @@ typedef struct call_outcome
 	char	   *info;			/* palloc'd text for result_info / errdetail */
 	bool		from_api;		/* code is the API's ErrorCode */
 	bool		usersig_expired;	/* 70001: the engine may renew the UserSig */
+	int			sqlstate;		/* what raising it says happened */
 } call_outcome;
 
 /* A call the API answered with ActionStatus FAIL (info: safe to show). */

@@ -166,7 +166,9 @@ endpoint_problem(const char *url)
 	const char *problem = NULL;
 
 	if (h == NULL)
-		return "out of memory";
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
 		problem = "It is not a valid URL.";
 	else if (!url_is_http(h) ||
@@ -201,96 +203,96 @@ void
 imcheck_define_settings(void)
 {
 	DefineCustomStringVariable("imcheck.sdkappid",
-							   "SDKAppID of the IM app.",
+							   gettext_noop("SDKAppID of the IM app."),
 							   NULL,
 							   &imcheck_sdkappid_setting, "",
 							   PGC_SUSET, 0,
 							   check_sdkappid, NULL, NULL);
 	DefineCustomStringVariable("imcheck.identifier",
-							   "App admin account used to call the API.",
+							   gettext_noop("App admin account used to call the API."),
 							   NULL,
 							   &imcheck_identifier_setting, "administrator",
 							   PGC_SUSET, 0,
 							   check_identifier, NULL, NULL);
 	DefineCustomStringVariable("imcheck.secret_key",
-							   "Secret key of the IM app, used to generate UserSigs.",
-							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
+							   gettext_noop("Secret key of the IM app, used to generate UserSigs."),
+							   gettext_noop("Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it."),
 							   &imcheck_secret_key_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.secret_key_file",
-							   "File holding the secret key, used when imcheck.secret_key is empty.",
-							   "The file must be readable by the server only (mode 0600).",
+							   gettext_noop("File holding the secret key, used when imcheck.secret_key is empty."),
+							   gettext_noop("The file must be readable by the server only (mode 0600)."),
 							   &imcheck_secret_key_file_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.usersig",
-							   "A ready UserSig of the admin account, used when no secret key is set.",
-							   "Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it.",
+							   gettext_noop("A ready UserSig of the admin account, used when no secret key is set."),
+							   gettext_noop("Set it in postgresql.conf or with ALTER SYSTEM; only superusers can read it."),
 							   &imcheck_usersig_setting, "",
 							   PGC_SIGHUP,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.usersig_ttl",
-							"Lifetime of generated UserSigs.",
+							gettext_noop("Lifetime of generated UserSigs."),
 							NULL,
 							&imcheck_usersig_ttl_setting, 86400, 300, 180 * 86400,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("imcheck.region",
-							 "Region of the IM app; selects the API domain.",
+							 gettext_noop("Region of the IM app; selects the API domain."),
 							 NULL,
 							 &region_setting, REGION_CHINA, region_options,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomStringVariable("imcheck.endpoint",
-							   "Base URL of the API, overriding imcheck.region.",
-							   "For example https://proxy.example.com or http://127.0.0.1:8080.",
+							   gettext_noop("Base URL of the API, overriding imcheck.region."),
+							   gettext_noop("For example https://proxy.example.com or http://127.0.0.1:8080."),
 							   &endpoint_setting, "",
 							   PGC_SUSET, 0,
 							   check_endpoint, NULL, NULL);
 	DefineCustomStringVariable("imcheck.ca_file",
-							   "File of CA certificates to verify the API's TLS certificate.",
-							   "Empty means the system's CA certificates.",
+							   gettext_noop("File of CA certificates to verify the API's TLS certificate."),
+							   gettext_noop("Empty means the system's CA certificates."),
 							   &ca_file_setting, "",
 							   PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.timeout",
-							"Timeout of one API call.",
-							"The service's own timeout is 3 s, so values below 3100 ms may cut off calls it would still answer.",
+							gettext_noop("Timeout of one API call."),
+							gettext_noop("The service's own timeout is 3 s, so values below 3100 ms may cut off calls it would still answer."),
 							&timeout_setting, 10000, 1000, 600000,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.max_retries",
-							"Retries of a call that failed transiently.",
+							gettext_noop("Retries of a call that failed transiently."),
 							NULL,
 							&max_retries_setting, 3, 0, 10,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.rate_limit",
-							"Most API calls started in any one second; 0 means no limit.",
-							"The API allows 100 calls per second per app.",
+							gettext_noop("Most API calls started in any one second; 0 means no limit."),
+							gettext_noop("The API allows 100 calls per second per app."),
 							&rate_limit_setting, 100, 0, 100000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.max_concurrency",
-							"Most API calls in flight at once.",
+							gettext_noop("Most API calls in flight at once."),
 							NULL,
 							&max_concurrency_setting, 16, 1, 256,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.batch_size",
-							"UserIDs per API call.",
-							"The API accepts at most 100.",
+							gettext_noop("UserIDs per API call."),
+							gettext_noop("The API accepts at most 100."),
 							&batch_size_setting, 100, 1, 100,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("imcheck.log_level",
-							 "Level of the line logged for each im_account_check statement.",
-							 "The line says how many UserIDs were checked in how many calls, with how many retries, in how long.",
+							 gettext_noop("Level of the line logged for each im_account_check statement."),
+							 gettext_noop("The line says how many UserIDs were checked in how many calls, with how many retries, in how long."),
 							 &imcheck_log_level, LOG, log_level_options,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);

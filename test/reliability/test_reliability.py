@@ -997,7 +997,7 @@ def check_long_userid():
         expect(r.errors, f"no error: {r}")
         sev, code, msg = r.error
         detail = next((d for d in r.details if d.startswith("DETAIL:")), "")
-        expect(code == "22001" and msg == "UserID 2 is too long" and "1048576 bytes" in detail,
+        expect(code == "22001" and msg == "element 2 of user_ids is too long" and "1048576 bytes" in detail,
                f"error {code} {msg!r} {detail!r}")
         expect(calls == 0, f"{calls} calls were made")
         r = s.query(VERIFY)
