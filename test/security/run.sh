@@ -5,13 +5,15 @@
 # any check failed.  Run as root (PostgreSQL runs as postgres; one imsim
 # serves HTTPS on 127.0.0.1:443 as the default region's API domains).
 #
-#   cluster "a" (checks 1, 2, 3, 4, 6): imcheck.secret_key, a key file and a
-#     static imcheck.usersig in postgresql.conf; started in a private mount
-#     namespace whose /etc/hosts maps the region domains (console.tim.qq.com,
-#     ...) to 127.0.0.1, and with proxy variables in its environment that
-#     point at a listener which must never be contacted.
-#   cluster "l" (check 5): log_min_messages = debug1, log_statement = all,
-#     log_error_verbosity = verbose; the key only in imcheck.secret_key_file.
+#   cluster "a" (privileges, settings, input and answers, transport,
+#     secrets): imcheck.secret_key, a key file and a static imcheck.usersig
+#     in postgresql.conf; started in a private mount namespace whose
+#     /etc/hosts maps the region domains (console.tim.qq.com, ...) to
+#     127.0.0.1, and with proxy variables in its environment that point at a
+#     listener which must never be contacted.
+#   cluster "l" (no secret in the logs): log_min_messages = debug1,
+#     log_statement = all, log_error_verbosity = verbose; the key only in
+#     imcheck.secret_key_file.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../lib.sh"
@@ -69,7 +71,7 @@ mkcert self "$san" && mkcert other "DNS:localhost" ||
 	{ echo "not ok - setup: could not make test certificates"; exit 1; }
 
 # --- imsims ----------------------------------------------------------------
-# the UserIDs of check 6 that are Imported (written by the Python script)
+# the untrusted UserIDs that are Imported (written by the Python script)
 python3 "$here/test_security.py" --write-imported-file "$tmp/imported.txt" || exit 1
 common=(--sdkappid $sdkappid --identifier administrator --rate-limit 100)
 imcheck_start_imsim "$tmp/imsim-a.out" "${common[@]}" --secret-key "$key_a" \
@@ -168,7 +170,7 @@ export SEC_TMP=$tmp SEC_SDKAPPID=$sdkappid SEC_KEY_A=$key_a SEC_KEY_L=$key_l \
 timeout 170 python3 "$here/test_security.py"
 rc=$?
 [ $rc -eq 124 ] && echo "not ok - run: test_security.py took longer than 170 s"
-# keep the logs for diagnosis (they hold no secret: check 5 says so)
+# keep the logs for diagnosis (they hold no secret: the "logs:" checks say so)
 keep=${IMCHECK_SECURITY_ARTIFACTS:-/tmp/imcheck-security-last}
 rm -rf "$keep" && mkdir -p "$keep" &&
 	cp "$tmp/a/server.log" "$keep/a-server.log" 2>/dev/null

@@ -7,10 +7,20 @@ check, "ok - NAME" or "not ok - NAME: REASON"; exits 1 if any check failed.
 Python 3 standard library only; SQL goes through psql subprocesses, as the
 superuser "postgres" or as the plain LOGIN role "analyst".
 
-Check names start with the number of the issue item they prove:
-  1 secrets unreadable by non-superusers    2 settings only superusers change
-  3 EXECUTE not granted to PUBLIC           4 TLS, redirects, protocols
-  5 no secret in any log or message         6 untrusted input and answers
+Check names start with a topic:
+  privileges  calling the API needs an explicit GRANT; PUBLIC has no EXECUTE
+  settings    only superusers change where calls go, with what, how fast
+  input       untrusted UserIDs go out and come back matched, byte for byte
+  answers     a hostile or broken answer cannot create wrong rows
+  tls, redirects, endpoint, region, proxy
+              the UserSig in the request URL reaches only the configured,
+              verified endpoint
+  secrets     non-superusers cannot read or store the credential
+  messages    no message shown to a client holds a secret
+  reflection  an endpoint echoing the signed URL cannot hand it to analysts
+  logs        no secret in the server log, even at debug1 and verbose
+  setup       the clusters, and the configuration changes between checks
+  known limit a documented limit, shown to hold
 
   python3 test_security.py --write-imported-file PATH   (used by run.sh)
 """
@@ -45,14 +55,15 @@ def report(name, ok, reason=""):
 
 
 # ----------------------------------------------------------------------------
-# check 6's UserIDs (also needed by run.sh for imsim's --imported-file)
+# the untrusted UserIDs sent to the API (also needed by run.sh for imsim's
+# --imported-file)
 
 def even_rule(uid):
     m = re.search(r"([0-9]{1,18})$", uid, re.ASCII)
     return bool(m) and int(m[1]) % 2 == 0
 
 
-def check6_inputs():
+def untrusted_userids():
     """Returns (ids, imported): the UserIDs to check, in order, and the ones
     listed in imsim's imported file.  Every byte 0x01..0x7F appears, and
     UTF-8 sequences of 2, 3 and 4 bytes covering every lead byte and every
@@ -102,14 +113,14 @@ def check6_inputs():
     return ids, imported
 
 
-def expected6(uid, imported_set):
+def expected_answer(uid, imported_set):
     if len(uid.encode()) == 0 or len(uid.encode()) > 32:
         return 70402, None
     return 0, ("Imported" if uid in imported_set or even_rule(uid) else "NotImported")
 
 
 if len(sys.argv) == 3 and sys.argv[1] == "--write-imported-file":
-    _, lines = check6_inputs()
+    _, lines = untrusted_userids()
     with open(sys.argv[2], "wb") as f:
         f.write(b"".join(line.encode() + b"\n" for line in lines))
     os.chmod(sys.argv[2], 0o644)
@@ -426,16 +437,17 @@ CREATE ROLE analyst LOGIN;
 CREATE DATABASE analyst_db OWNER analyst;
 """)
     if not r.ok:
-        report(f"setup cluster {c.name}", False, r.brief())
+        report(f"setup: cluster {c.name}", False, r.brief())
         sys.exit(1)
 
 
 # ----------------------------------------------------------------------------
-# 3: EXECUTE is not granted to PUBLIC
+# privileges: every call spends the admin credential, so calling the API needs
+# an explicit GRANT; PUBLIC has no EXECUTE
 
-def check3():
+def check_execute_privileges():
     v = A.value(f"SELECT has_function_privilege('public', '{CHECK}', 'EXECUTE')")
-    report("3 PUBLIC has no EXECUTE on im_account_check", v == "f", f"got {v!r}")
+    report("privileges: PUBLIC has no EXECUTE on im_account_check", v == "f", f"got {v!r}")
     v = A.value("""
 SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
@@ -446,10 +458,10 @@ SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
     public_ok = {"im_account_check_support(internal)", "imcheck_version()", "imcheck_stats()",
                  "imcheck_progress()"}
     extra = sorted(set(filter(None, (v or "").split(", "))) - public_ok)
-    report("3 only read-only functions of the extension (version, stats, progress) are executable by PUBLIC",
+    report("privileges: only read-only functions of the extension (version, stats, progress) are executable by PUBLIC",
            v is not None and not extra, f"also executable by PUBLIC: {extra}")
     r = A.psql("SELECT imcheck_reset_stats()", user="analyst")
-    report("3 analyst is refused imcheck_reset_stats()", r.sqlstate() == "42501", r.brief())
+    report("privileges: analyst is refused imcheck_reset_stats()", r.sqlstate() == "42501", r.brief())
 
     reset_stats(IMSIM_A)
     refused = []
@@ -461,22 +473,24 @@ SELECT coalesce(string_agg(p.oid::regprocedure::text, ', '), '')
         if r.sqlstate() != "42501" or "permission denied for function im_account_check" not in r.err:
             refused.append(f"{sql}: {r.brief()}")
     n = calls(IMSIM_A)
-    report("3 analyst is refused EXECUTE before GRANT, and no call is made",
+    report("privileges: analyst is refused EXECUTE before GRANT, and no call is made",
            not refused and n == 0, f"{refused} calls={n}")
 
     A.psql(f"GRANT EXECUTE ON FUNCTION {CHECK} TO analyst")
     r = A.psql("SELECT user_id, result_code, account_status FROM im_account_check(ARRAY['a2', 'a3'])",
                user="analyst")
-    report("3 analyst can check after GRANT EXECUTE",
+    report("privileges: analyst can check after GRANT EXECUTE",
            r.ok and r.rows == [["a2", "0", "Imported"], ["a3", "0", "NotImported"]], r.brief())
     A.psql(f"REVOKE EXECUTE ON FUNCTION {CHECK} FROM analyst")
     r = A.psql("SELECT * FROM im_account_check(ARRAY['a2'])", user="analyst")
-    report("3 analyst is refused again after REVOKE", r.sqlstate() == "42501", r.brief())
+    report("privileges: analyst is refused again after REVOKE", r.sqlstate() == "42501", r.brief())
     A.psql(f"GRANT EXECUTE ON FUNCTION {CHECK} TO analyst")
 
 
 # ----------------------------------------------------------------------------
-# 2: only superusers change where requests go, how fast, and with what
+# settings: an analyst who could change where requests go, with which app,
+# admin or credential, or how fast, could send the UserSig elsewhere or spend
+# the rate budget; only superusers change those
 
 SUPERUSER_SETTINGS = {
     "imcheck.sdkappid": "1",
@@ -493,7 +507,7 @@ SUPERUSER_SETTINGS = {
 }
 
 
-def check2():
+def check_settings_locked_for_analysts():
     before = A.value("SELECT string_agg(name || '=' || setting, ',' ORDER BY name) "
                      "FROM pg_settings WHERE name LIKE 'imcheck.%'")
     for name, val in SUPERUSER_SETTINGS.items():
@@ -517,34 +531,36 @@ def check2():
         r = A.psql(f"SHOW {name}", user="analyst", options=f"-c {name}={val}")
         if not r.errors and r.out.strip() == val:
             accepted.append(f"PGOPTIONS (now {r.out.strip()!r})")
-        report(f"2 analyst cannot change {name} (SET, SET LOCAL, set_config, ALTER ROLE, "
+        report(f"settings: analyst cannot change {name} (SET, SET LOCAL, set_config, ALTER ROLE, "
                "ALTER ROLE IN DATABASE, ALTER DATABASE, CREATE FUNCTION ... SET, PGOPTIONS)",
                not accepted, "accepted: " + "; ".join(accepted))
     after = A.value("SELECT string_agg(name || '=' || setting, ',' ORDER BY name) "
                     "FROM pg_settings WHERE name LIKE 'imcheck.%'")
-    report("2 the settings are unchanged after the analyst's attempts",
+    report("settings: the settings are unchanged after the analyst's attempts",
            before is not None and before == after, f"{before!r} -> {after!r}")
     v = A.value("SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c "
                 "WHERE c LIKE 'imcheck.%'")
-    report("2 pg_db_role_setting holds no imcheck setting", v == "0", f"count={v}")
+    report("settings: pg_db_role_setting holds no imcheck setting", v == "0", f"count={v}")
     v = A.value("SELECT count(*) FROM pg_proc, unnest(proconfig) c WHERE c LIKE 'imcheck.%'")
-    report("2 no function carries an imcheck setting", v == "0", f"count={v}")
+    report("settings: no function carries an imcheck setting", v == "0", f"count={v}")
     v = A.value("SELECT count(*) FROM pg_parameter_acl WHERE parname LIKE 'imcheck.%'")
-    report("2 no SET privilege is granted on imcheck settings (pg_parameter_acl)", v == "0", f"count={v}")
+    report("settings: no SET privilege is granted on imcheck settings (pg_parameter_acl)", v == "0", f"count={v}")
     r = A.psql("SET imcheck.bogus = 'x'", user="analyst")
-    report("2 the imcheck. prefix is reserved: no placeholder can be made",
+    report("settings: the imcheck. prefix is reserved: no placeholder can be made",
            r.sqlstate() == "42602" or "invalid configuration parameter name" in r.err, r.brief())
     # the per-statement knobs stay the analyst's
     r = A.psql("SET imcheck.batch_size = 50; SET imcheck.max_concurrency = 4; "
                "SET imcheck.timeout = '5s'; SET imcheck.max_retries = 1; SELECT 1", user="analyst")
-    report("2 analyst may still set batch_size, max_concurrency, timeout, max_retries", r.ok, r.brief())
+    report("settings: analyst may still set batch_size, max_concurrency, timeout, max_retries", r.ok, r.brief())
 
 
 # ----------------------------------------------------------------------------
-# 6: untrusted input, and answers that name UserIDs not asked
+# input and answers: the UserIDs are untrusted bytes, and the endpoint may
+# answer anything (UserIDs not asked, missing, repeated, escaped, huge or
+# invalid texts); no answer may produce a wrong row or one for a UserID not asked
 
-def check6():
-    ids, imported = check6_inputs()
+def check_untrusted_input_and_answers():
+    ids, imported = untrusted_userids()
     imported_set = set(imported)
     values = ",".join("(%d,'%s')" % (i + 1, u.encode().hex()) for i, u in enumerate(ids))
     sql = f"""
@@ -574,7 +590,7 @@ SELECT coalesce(i.n, c.n), coalesce('=' || encode(convert_to(c.user_id, 'UTF8'),
         except (ValueError, IndexError):
             problems.append(f"bad row {row!r}")
             continue
-        code, status = expected6(uid, imported_set)
+        code, status = expected_answer(uid, imported_set)
         got_uid = bytes.fromhex(row[1][1:]).decode() if row[1].startswith("=") else None
         if got_uid != uid:
             problems.append(f"row {n}: user_id {got_uid!r}, asked {uid!r}")
@@ -582,11 +598,11 @@ SELECT coalesce(i.n, c.n), coalesce('=' || encode(convert_to(c.user_id, 'UTF8'),
             problems.append(f"row {n} ({uid!r}): {row[2]} {row[3]}, expected {code} {status}")
         elif code != 0 and row[4] != "t":
             problems.append(f"row {n} ({uid!r}): empty result_info for code {code}")
-    report(f"6 {len(ids)} UserIDs with every byte 0x01-0x7F and 2/3/4-byte UTF-8 "
+    report(f"input: {len(ids)} UserIDs with every byte 0x01-0x7F and 2/3/4-byte UTF-8 "
            "go out and come back matched by ordinality", not problems, problems)
     st = imsim(IMSIM_A, "/_imsim/stats")
     distinct = len(set(ids))
-    report("6 imsim received each distinct UserID exactly once",
+    report("input: imsim received each distinct UserID exactly once",
            st["distinct_ids"] == distinct and st["repeated_ids"] == 0 and st["items"] == distinct,
            f"distinct_ids={st['distinct_ids']} items={st['items']} repeated={st['repeated_ids']} "
            f"(expected {distinct})")
@@ -607,13 +623,13 @@ SELECT coalesce(i.n, c.n), coalesce('=' || encode(convert_to(c.user_id, 'UTF8'),
         ok = (r.ok and [row[:2] for row in r.rows] == want
               and all(int(row[2]) < 0 and row[3] == "NULL" for row in r.rows)
               and "imsim-extra" not in r.out and n_calls == 3)
-        report(f"6 an answer with {'an unasked' if kind == 'extra_item' else 'a missing'} "
+        report(f"answers: an answer with {'an unasked' if kind == 'extra_item' else 'a missing'} "
                "UserID (imsim fault " + kind + ") gives exactly the asked rows, negative result_code",
                ok, f"rows={r.rows} calls={n_calls} {r.brief() if not r.ok else ''}")
     faults(IMSIM_A, {"extra_item": 1})
     r = A.psql(f"SET imcheck.max_retries = 0; SELECT * FROM im_account_check({arr})", user="analyst")
     faults(IMSIM_A, {})
-    report("6 with raise_on_error true an unasked UserID in the answer is an error",
+    report("answers: with raise_on_error true an unasked UserID in the answer is an error",
            r.errors and "imsim-extra" not in r.out, r.brief())
 
     # a hostile endpoint (the superuser points imcheck at it)
@@ -625,37 +641,39 @@ SELECT coalesce(i.n, c.n), coalesce('=' || encode(convert_to(c.user_id, 'UTF8'),
                       f"AS c(user_id, result_code, account_status, result_info, n)")
     two = ["h2", "h3", "h4"]
     r = hostile("swap", two)
-    report("6 an answer in another order is matched by UserID, not position",
+    report("answers: an answer in another order is matched by UserID, not position",
            r.ok and [row[:4] for row in r.rows] == [["1", "h2", "0", "Imported"], ["2", "h3", "0", "NotImported"],
                                                    ["3", "h4", "0", "Imported"]], r.rows or r.brief())
     r = hostile("escaped", ["h2", "é3", "\U0001F6004"])
-    report("6 an answer with \\u-escaped UserIDs is matched after unescaping",
+    report("answers: an answer with \\u-escaped UserIDs is matched after unescaping",
            r.ok and [row[2:4] for row in r.rows] == [["0", "Imported"], ["0", "NotImported"], ["0", "Imported"]],
            r.rows or r.brief())
     for mode, what in (("dup", "one UserID twice instead of another"),
                        ("foreign", "a UserID not asked in place of one asked")):
         r = hostile(mode, two)
-        report(f"6 an answer naming {what} gives the asked rows with a negative result_code",
+        report(f"answers: an answer naming {what} gives the asked rows with a negative result_code",
                r.ok and [row[1] for row in r.rows] == two
                and all(int(row[2]) < 0 and row[3] == "NULL" for row in r.rows)
                and "intruder" not in r.out, r.rows or r.brief())
     r = hostile("nulinfo", two)
-    report("6 a ResultInfo with a \\u0000 is cut there, not an error",
+    report("answers: a ResultInfo with a \\u0000 is cut there, not an error",
            r.ok and [row[2] + row[4] for row in r.rows] == ["70402a"] * 3, r.rows or r.brief())
     r = hostile("huge", two)
-    report("6 an answer over 1 MiB is refused (-6), not buffered",
+    report("answers: an answer over 1 MiB is refused (-6), not buffered",
            r.ok and all(row[2] == "-6" for row in r.rows) and len(r.rows) == 3, r.rows or r.brief())
     r = hostile("badinfo", two)
-    report("6 a ResultInfo that is not valid UTF-8 is not stored as text",
+    report("answers: a ResultInfo that is not valid UTF-8 is not stored as text",
            r.ok and len(r.rows) == 3 and all("\ufffd" not in row[4] and (
                (row[2] == "70402" and "not valid in the database encoding" in row[4])
                or int(row[2]) < 0) for row in r.rows), r.rows or r.brief())
 
 
 # ----------------------------------------------------------------------------
-# 4: TLS, redirects, protocols, plain HTTP
+# transport: the UserSig travels in the request URL, so it must reach only the
+# configured endpoint: verified TLS, no redirects, http(s) only, no plain HTTP
+# fallback, no proxy from the environment
 
-def check4():
+def check_transport_security():
     https_local = f"https://localhost:{TLS_PORT}"
     tls_ctl = f"https://127.0.0.1:{TLS_PORT}"
     base = "SET imcheck.max_retries = 0; "
@@ -663,20 +681,20 @@ def check4():
     r = A.psql(base + f"SET imcheck.endpoint = '{https_local}'; SELECT * FROM im_account_check(ARRAY['t2'])")
     r2 = A.psql(base + f"SET imcheck.endpoint = '{https_local}'; SELECT * FROM im_account_check(ARRAY['t2'], false)")
     n = calls(tls_ctl)
-    report("4 a self-signed certificate is refused by default with a clear error (also with raise_on_error false)",
+    report("tls: a self-signed certificate is refused by default with a clear error (also with raise_on_error false)",
            r.sqlstate() == "08006" and "could not call the IM API" in r.err and "self-signed certificate" in r.err.replace("self signed", "self-signed")
            and r2.sqlstate() == "08006" and n == 0, f"{r.brief()} / {r2.brief()} calls={n}")
     r = A.psql(base + f"SET imcheck.endpoint = '{https_local}'; SET imcheck.ca_file = '{CERT_SELF}'; "
                "SELECT user_id, result_code, account_status FROM im_account_check(ARRAY['t2', 't3'])")
-    report("4 the certificate is accepted with imcheck.ca_file",
+    report("tls: the certificate is accepted with imcheck.ca_file",
            r.ok and r.rows == [["t2", "0", "Imported"], ["t3", "0", "NotImported"]], r.brief() or r.rows)
     r = A.psql(base + f"SET imcheck.endpoint = '{https_local}'; SET imcheck.ca_file = '{CERT_OTHER}'; "
                "SELECT * FROM im_account_check(ARRAY['t2'])")
-    report("4 a certificate not issued by imcheck.ca_file's CA is refused",
+    report("tls: a certificate not issued by imcheck.ca_file's CA is refused",
            r.sqlstate() == "08006" and "certificate" in r.err, r.brief())
     r = A.psql(base + f"SET imcheck.endpoint = 'https://127.0.0.1:{TLS_PORT}'; SET imcheck.ca_file = '{CERT_SELF}'; "
                "SELECT * FROM im_account_check(ARRAY['t2'], false)")
-    report("4 a certificate that doesn't match the host is refused",
+    report("tls: a certificate that doesn't match the host is refused",
            r.sqlstate() == "08006" and re.search(r"subject name|does not match|doesn't match", r.err), r.brief())
 
     # redirects: the target (imsim a, answering correctly) must see no call
@@ -685,7 +703,7 @@ def check4():
         r = A.psql(base + f"SET imcheck.endpoint = '{HOSTILE_URL}/r{code}-a'; "
                    "SELECT * FROM im_account_check(ARRAY['d2'], false)")
         n = calls(IMSIM_A)
-        report(f"4 a {code} redirect to the real API is not followed: error, and the target saw no call",
+        report(f"redirects: a {code} redirect to the real API is not followed: error, and the target saw no call",
                r.sqlstate() == "08006" and "redirects are not followed" in r.err and n == 0,
                f"{r.brief()} calls at target={n}")
 
@@ -707,14 +725,14 @@ def check4():
             if r.sqlstate() != "22023":
                 accepted.append(f"{sql}: {r.brief() or 'accepted'}")
     A.psql("ALTER SYSTEM RESET imcheck.endpoint; ALTER ROLE analyst RESET imcheck.endpoint")
-    report(f"4 endpoints other than http:// and https:// base URLs are refused ({len(bad)} URLs; "
+    report(f"endpoint: endpoints other than http:// and https:// base URLs are refused ({len(bad)} URLs; "
            "SET, set_config, ALTER SYSTEM, ALTER ROLE)", not accepted, accepted[:5])
     r = A.psql("SET imcheck.endpoint = 'HTTP://127.0.0.1:1'; SET imcheck.endpoint = 'https://example.com/base/'")
-    report("4 http:// and https:// endpoints are accepted", r.ok, r.brief())
+    report("endpoint: http:// and https:// endpoints are accepted", r.ok, r.brief())
 
     # the region domains: always https, on 443, never plain HTTP
     if not REGION_URL or E.get("SEC_NO_HOSTS"):
-        report("4 every region's API domain is called over https on port 443 (domains mapped to 127.0.0.1)",
+        report("region: every region's API domain is called over https on port 443 (domains mapped to 127.0.0.1)",
                False, "could not map the region domains to 127.0.0.1 (unshare -m)" if E.get("SEC_NO_HOSTS")
                else "could not serve HTTPS on 127.0.0.1:443")
     else:
@@ -728,13 +746,13 @@ def check4():
             if not (r.ok and r.rows == [["g2", "0", "Imported"]]):
                 failed.append(f"{region}: {r.brief()}")
         n = calls(REGION_URL)
-        report("4 every region's API domain is called over https on port 443 (domains mapped to 127.0.0.1)",
+        report("region: every region's API domain is called over https on port 443 (domains mapped to 127.0.0.1)",
                not failed and n == len(regions), f"{failed} calls on 443={n}")
         r = A.psql(base + "SET imcheck.endpoint = ''; RESET imcheck.ca_file; "
                    "SELECT * FROM im_account_check(ARRAY['g2'])")
-        report("4 the region's domain certificate is verified against the system CAs by default",
+        report("region: the region's domain certificate is verified against the system CAs by default",
                r.sqlstate() == "08006" and "certificate" in r.err, r.brief())
-    report("4 plain HTTP (port 80) is never tried for a region domain",
+    report("region: plain HTTP (port 80) is never tried for a region domain",
            PORT80.error is None and PORT80.count == 0,
            PORT80.error or f"{PORT80.count} connections on port 80")
     http_port = IMSIM_A.rsplit(":", 1)[1]
@@ -742,21 +760,22 @@ def check4():
     r = A.psql(base + f"SET imcheck.endpoint = 'https://localhost:{http_port}'; "
                "SELECT result_code FROM im_account_check(ARRAY['p2'], false)")
     n = calls(IMSIM_A)
-    report("4 an https:// endpoint never falls back to plain HTTP",
+    report("tls: an https:// endpoint never falls back to plain HTTP",
            n == 0 and (r.errors or all(int(row[0]) < 0 for row in r.rows)), f"{r.brief()} calls={n}")
     # the postmaster has proxy variables; none may be used (the UserSig is in the URL)
     pid = open(os.path.join(A.data, "postmaster.pid")).readline().strip()
     environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
     has_proxy = any(v.startswith(b"https_proxy=") for v in environ)
-    report("4 proxies from the server's environment are not used",
+    report("proxy: proxies from the server's environment are not used",
            has_proxy and PROXY.error is None and PROXY.count == 0,
            f"proxy env set={has_proxy} listener={PROXY.error} connections={PROXY.count}")
 
 
 # ----------------------------------------------------------------------------
-# 1: the credential can't be read by non-superusers
+# secrets: the key, the key file and the UserSig can't be read by
+# non-superusers, neither directly nor through any message they can provoke
 
-def check1_reads():
+def check_credential_unreadable():
     # (label, SQL, must fail)
     reads = [
         ("SHOW imcheck.secret_key", "SHOW imcheck.secret_key", True),
@@ -783,11 +802,11 @@ def check1_reads():
         r = A.psql(sql, user="analyst")
         found = leaks(r.text(), SECRETS_A)
         failed_ok = (not must_fail) or bool(r.errors)
-        report(f"1 analyst cannot read the credential through {label}", failed_ok and not found,
+        report(f"secrets: analyst cannot read the credential through {label}", failed_ok and not found,
                f"leaks {found}" if found else f"not refused: {r.brief()}")
     v = A.value("SELECT string_agg(name, ',') FROM pg_settings WHERE name IN "
                 "('imcheck.secret_key', 'imcheck.usersig', 'imcheck.secret_key_file')", user="analyst")
-    report("1 pg_settings shows the analyst no row for secret_key, usersig, secret_key_file",
+    report("secrets: pg_settings shows the analyst no row for secret_key, usersig, secret_key_file",
            v == "", f"rows: {v!r}")
 
     # the credential can't be stored where everyone reads it, even by a superuser
@@ -805,11 +824,11 @@ def check1_reads():
                 accepted.append(sql)
     v = A.value("SELECT count(*) FROM pg_db_role_setting s, unnest(s.setconfig) c WHERE c ~ "
                 "'^imcheck\\.(secret_key|secret_key_file|usersig)='")
-    report("1 ALTER ROLE/DATABASE SET, SET and function SET of secret_key, secret_key_file, usersig "
+    report("secrets: ALTER ROLE/DATABASE SET, SET and function SET of secret_key, secret_key_file, usersig "
            "are refused, also to a superuser", not accepted and v == "0", f"accepted: {accepted} stored={v}")
 
 
-def check1_errors(phase):
+def check_error_messages_hide_credential(phase):
     """The analyst provokes every error it can; no message may show a secret."""
     start = len(A.messages)
     expect = []		# (scenario, Result, wanted SQLSTATE or None for rows)
@@ -826,8 +845,8 @@ def check1_errors(phase):
     run("empty array", "SELECT * FROM im_account_check(ARRAY[]::text[])", None)
     run("success", "SELECT * FROM im_account_check(ARRAY['a2', 'a3'])", None)
     for fault, want in (("code70009", "28000"), ("code70001", "28000"), ("code70403", "42501"),
-                        ("code70500", "08006"), ("http502", "08006"), ("reset", "08006"),
-                        ("malformed", "08006"), ("truncated", "08006"), ("extra_item", "08006"),
+                        ("code70500", "38000"), ("http502", "08006"), ("reset", "08006"),
+                        ("malformed", "08P01"), ("truncated", "08P01"), ("extra_item", "08P01"),
                         ("code70402", "38000")):
         faults(IMSIM_A, {fault: 1})
         run(fault, "SET imcheck.max_retries = 1; SELECT * FROM im_account_check(ARRAY['a2', 'a3'])", want)
@@ -856,13 +875,13 @@ def check1_errors(phase):
             wrong.append(f"{label}: no error")
         elif want not in (None, "any") and r.sqlstate() != want:
             wrong.append(f"{label}: wanted {want}, got {r.brief()}")
-    report(f"1 the analyst's error scenarios behave as documented ({phase})", not wrong, wrong[:4])
+    report(f"messages: the analyst's error scenarios behave as documented ({phase})", not wrong, wrong[:4])
     found = sorted(set(f for text in A.messages[start:] for f in leaks(text, SECRETS_A)))
-    report(f"1 no error, NOTICE or DEBUG message to the analyst shows the key or UserSig ({phase}; "
+    report(f"messages: no error, NOTICE or DEBUG message to the analyst shows the key or UserSig ({phase}; "
            f"{len(expect)} scenarios)", not found, f"found {found}")
 
 
-def check1_reflect(phase):
+def check_reflected_url_hides_usersig(phase):
     """An endpoint (a gateway, a proxy, a broken API) that reflects the request
     URL in its answer: the UserSig must not reach the analyst through imcheck."""
     for mode, what, raise_ in (("echo-fail", "a FAIL answer's ErrorInfo (70402)", "true"),
@@ -877,51 +896,52 @@ def check1_reflect(phase):
         found = leaks(r.text(), SECRETS_A)
         # an HTTP error's body is never shown: nothing to reflect there
         reflected = "cannot handle POST" in r.text() or (mode == "echo-404" and r.errors)
-        report(f"1 a reflected request URL in {what} does not show the UserSig to the analyst ({phase})",
+        report(f"reflection: a reflected request URL in {what} does not show the UserSig to the analyst ({phase})",
                reflected and not found,
                f"the analyst got {found}: " + r.brief()
                if found else f"scenario did not run: {r.brief()}")
 
 
-def check1():
-    check1_reads()
-    check1_errors("secret_key")
-    check1_reflect("secret_key")
+def check_credential_secrecy():
+    check_credential_unreadable()
+    check_error_messages_hide_credential("secret_key")
+    check_reflected_url_hides_usersig("secret_key")
     ok = A.set_conf_line("imcheck.secret_key", None)
-    report("1 (setup) cluster a now uses imcheck.secret_key_file", ok, "reload did not take")
-    check1_errors("secret_key_file")
+    report("setup: cluster a now uses imcheck.secret_key_file", ok, "reload did not take")
+    check_error_messages_hide_credential("secret_key_file")
     ok = A.set_conf_line("imcheck.secret_key_file", None)
-    report("1 (setup) cluster a now uses the static imcheck.usersig", ok, "reload did not take")
+    report("setup: cluster a now uses the static imcheck.usersig", ok, "reload did not take")
     r = A.psql("SELECT user_id, account_status FROM im_account_check(ARRAY['s2'])", user="analyst")
-    report("1 the static UserSig works", r.ok and r.rows == [["s2", "Imported"]], r.brief())
-    check1_errors("usersig")
-    check1_reflect("usersig")
+    report("setup: the static UserSig works", r.ok and r.rows == [["s2", "Imported"]], r.brief())
+    check_error_messages_hide_credential("usersig")
+    check_reflected_url_hides_usersig("usersig")
     r = A.psql("SHOW imcheck.usersig", user="analyst")
-    report("1 analyst cannot SHOW the static UserSig while it is in use",
+    report("secrets: analyst cannot SHOW the static UserSig while it is in use",
            r.errors and not leaks(r.text(), SECRETS_A), r.brief())
     log = open(A.log, encoding="utf-8", errors="replace").read()
     found = leaks(log, SECRETS_A)
-    report("1 cluster a's server log holds no secret (all of check 1, the reflecting endpoint included)",
-           not found, f"found {found}")
+    report("logs: cluster a's server log holds no secret (every check run on it so far, "
+           "the reflecting endpoint included)", not found, f"found {found}")
 
     # the documented limits, shown to hold (SECURITY.md)
     r = A.psql("CREATE ROLE settings_reader LOGIN IN ROLE pg_read_all_settings")
     v = A.value("SHOW imcheck.usersig", user="settings_reader")
     A.messages.pop()
-    report("1 (known limit) a member of pg_read_all_settings can read imcheck.usersig",
+    report("known limit: a member of pg_read_all_settings can read imcheck.usersig",
            v == USERSIG_A, "it can't: SECURITY.md is out of date")
     A.psql("ALTER SYSTEM SET imcheck.secret_key = 'known-limit-demo-value'; SELECT pg_reload_conf()")
     time.sleep(0.5)
     log = open(A.log, encoding="utf-8", errors="replace").read()
     A.psql("ALTER SYSTEM RESET imcheck.secret_key; SELECT pg_reload_conf()")
-    report("1 (known limit) ALTER SYSTEM + reload logs the value of imcheck.secret_key",
+    report("known limit: ALTER SYSTEM + reload logs the value of imcheck.secret_key",
            'changed to "known-limit-demo-value"' in log, "it doesn't: SECURITY.md is out of date")
 
 
 # ----------------------------------------------------------------------------
-# 5: no secret in any log (debug1, verbose, log_statement = all)
+# logs: no secret in the server log, even at its most verbose (debug1,
+# verbose, log_statement = all), nor in any message to a client
 
-def check5():
+def check_no_secret_in_logs():
     setup_cluster(L)
     L.psql(f"GRANT EXECUTE ON FUNCTION {CHECK} TO analyst")
     wrong = []
@@ -938,9 +958,9 @@ def check5():
     run("success", q + ")", None)
     run("analyst success", q + ")", None, user="analyst")
     run("wrong key 70009", q + ")", "28000", pre=f"SET imcheck.endpoint = '{IMSIM_L_WRONGKEY}'; ")
-    for fault, want in (("code70001", "28000"), ("code70403", "42501"), ("code70500", "08006"),
-                        ("http502", "08006"), ("reset", "08006"), ("malformed", "08006"),
-                        ("truncated", "08006"), ("missing_item", "08006")):
+    for fault, want in (("code70001", "28000"), ("code70403", "42501"), ("code70500", "38000"),
+                        ("http502", "08006"), ("reset", "08006"), ("malformed", "08P01"),
+                        ("truncated", "08P01"), ("missing_item", "08P01")):
         faults(IMSIM_L, {fault: 1})
         run(fault, q + ")", want, pre="SET imcheck.max_retries = 2; ")
         run(fault + " raise_on_error false", q + ", false)",
@@ -965,7 +985,7 @@ def check5():
     if not box or box[0].sqlstate() != "57014":
         wrong.append(f"cancel: {box[0].brief() if box else 'no result'}")
     faults(IMSIM_L, {"code70500": 1})
-    run("retries exhausted", q + ")", "08006", pre="SET imcheck.max_retries = 2; ")
+    run("retries exhausted", q + ")", "38000", pre="SET imcheck.max_retries = 2; ")
     r = run("raise_on_error false", q + ", false)", None, pre="SET imcheck.max_retries = 1; ")
     if "70500" not in r.out and "Internal" not in r.out:
         wrong.append(f"raise_on_error false rows: {r.out[:200]}")
@@ -993,7 +1013,7 @@ def check5():
     if "has expired" not in r.err:
         wrong.append(f"expired static UserSig: {r.brief()}")
     run("expired static UserSig as analyst", q + ", false)", "22023", user="analyst")
-    report("5 the error scenarios ran as documented (wrong key, 70001, 70403, transport, "
+    report("logs: the error scenarios ran as documented (wrong key, 70001, 70403, transport, "
            "timeout, cancel, retries exhausted, raise_on_error false, TLS, redirect, key file, "
            "expired static UserSig)", ok and not wrong, wrong[:4] or "reload did not take")
 
@@ -1001,31 +1021,31 @@ def check5():
     log = open(L.log, encoding="utf-8", errors="replace").read()
     sanity = all(s in log for s in ("DEBUG:", "statement: SELECT * FROM im_account_check",
                                     "70009", "LOCATION:", "imcheck checked"))
-    report("5 the server log is verbose (debug1, statements, locations, imcheck's per-statement line)",
+    report("logs: the server log is verbose (debug1, statements, locations, imcheck's per-statement line)",
            sanity, "expected lines are missing from the log")
     found = leaks(log, SECRETS_L)
-    report("5 the server log holds neither key, UserSig, 'usersig=' nor a signed URL", not found,
+    report("logs: the server log holds neither key, UserSig, 'usersig=' nor a signed URL", not found,
            f"found {found}")
     found = sorted(set(f for text in L.messages for f in leaks(text, SECRETS_L)))
-    report(f"5 no client message ({len(L.messages)} sessions, client_min_messages debug1) "
+    report(f"messages: no client message ({len(L.messages)} sessions, client_min_messages debug1) "
            "holds a secret", not found, f"found {found}")
-    report("5 (control) the scan finds a UserSig by its shape alone",
+    report("logs (control): the scan finds a UserSig by its shape alone",
            bool(USERSIG_RE.search("x " + USERSIG_A + " y")) and leaks("?sdkappid=1&usersig=", []),
            "the UserSig pattern does not match a real UserSig")
     imsim_out = open(os.path.join(TMP, "imsim-l.out"), errors="replace").read()
-    report("5 (control) imsim's own output is no channel either", not leaks(imsim_out, SECRETS_L[:1]),
+    report("logs (control): imsim's own output is no channel either", not leaks(imsim_out, SECRETS_L[:1]),
            "imsim printed the key")
 
 
 def main():
     t0 = time.time()
     setup_cluster(A)
-    check3()
-    check2()
-    check6()
-    check4()
-    check1()
-    check5()
+    check_execute_privileges()
+    check_settings_locked_for_analysts()
+    check_untrusted_input_and_answers()
+    check_transport_security()
+    check_credential_secrecy()
+    check_no_secret_in_logs()
     n = len(FAILURES)
     print(f"# {n} failed, {time.time() - t0:.0f} s", flush=True)
     return 1 if n else 0
