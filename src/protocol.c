@@ -129,40 +129,16 @@ protocol_build_request(const char *const *ids, const size_t *id_lens,
 {
 	static const char head[] = "{\"CheckItem\":[";
 	static const char item[] = "{\"UserID\":";
-	size_t		room = sizeof(head) + 2;
-	char	   *p;
 
-	/* one reservation for the worst case, then plain writes (it showed in profiles) */
-	for (size_t i = 0; i < n; i++)
-	{
-		size_t		one;
-
-		if (id_lens[i] > (SIZE_MAX - sizeof(item) - 4) / 6)
-			return -1;
-		one = sizeof(item) + 2 + id_lens[i] * 6 + 2;
-		if (room > SIZE_MAX - one)
-			return -1;
-		room += one;
-	}
-	if (protocol_buffer_reserve(out, room) != 0)
+	if (protocol_buffer_append(out, head, sizeof(head) - 1) != 0)
 		return -1;
-	p = out->data + out->len;
-	memcpy(p, head, sizeof(head) - 1);
-	p += sizeof(head) - 1;
 	for (size_t i = 0; i < n; i++)
-	{
-		if (i > 0)
-			*p++ = ',';
-		memcpy(p, item, sizeof(item) - 1);
-		p += sizeof(item) - 1;
-		p = write_json_string(p, ids[i], id_lens[i]);
-		*p++ = '}';
-	}
-	*p++ = ']';
-	*p++ = '}';
-	*p = '\0';
-	out->len = (size_t) (p - out->data);
-	return 0;
+		if ((i > 0 && protocol_buffer_append(out, ",", 1) != 0) ||
+			protocol_buffer_append(out, item, sizeof(item) - 1) != 0 ||
+			protocol_buffer_append_json_string(out, ids[i], id_lens[i]) != 0 ||
+			protocol_buffer_append(out, "}", 1) != 0)
+			return -1;
+	return protocol_buffer_append(out, "]}", 2);
 }
 
 const char *

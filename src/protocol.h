@@ -37,7 +37,8 @@ void		protocol_buffer_free(protocol_buffer *buf);
 
 /*
  * Writes {"CheckItem":[{"UserID":"..."},...]} for n UserIDs into out
- * (appended after out->len).  Returns 0, or -1 when out of memory.
+ * (appended after out->len).  Returns 0, or -1 when out of memory (out
+ * then holds a partial request: reset it).
  */
 int			protocol_build_request(const char *const *ids, const size_t *id_lens,
 								   size_t n, protocol_buffer *out);

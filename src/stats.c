@@ -29,15 +29,27 @@ typedef struct check_progress
 	volatile int32 in_flight;
 } check_progress;
 
+/* The cumulative counters; the retries by reason follow them. */
+typedef enum counter
+{
+	COUNTER_CHECKS,
+	COUNTER_CALLS,
+	COUNTER_USER_IDS,
+	COUNTER_FAILED_CALLS,
+	COUNTER_RATE_WAIT_US,		/* shown in ms */
+	COUNTER_CONNECTIONS,
+	COUNTER_RETRIES,			/* + imcheck_retry_reason */
+	COUNTERS = COUNTER_RETRIES + IMCHECK_RETRY_REASONS
+} counter;
+
+/* imcheck_stats()'s names, in its order (the retries come after user_ids) */
+static const char *const counter_names[COUNTER_RETRIES] = {
+	"checks", "calls", "user_ids", "failed_calls", "rate_wait_ms", "connections_opened"
+};
+
 typedef struct shared_stats
 {
-	pg_atomic_uint64 checks;
-	pg_atomic_uint64 calls;
-	pg_atomic_uint64 user_ids;
-	pg_atomic_uint64 retries[IMCHECK_RETRY_REASONS];
-	pg_atomic_uint64 failed_calls;
-	pg_atomic_uint64 rate_wait_us;
-	pg_atomic_uint64 connections;
+	pg_atomic_uint64 counters[COUNTERS];
 	slock_t		mutex;			/* protects failures */
 	int32		failure_code[FAILURE_CODES];
 	uint64		failure_count[FAILURE_CODES];
@@ -60,14 +72,8 @@ static void
 init_stats(shared_stats *s, int n_slots)
 {
 	memset(s, 0, imcheck_stats_shmem_size(n_slots));
-	pg_atomic_init_u64(&s->checks, 0);
-	pg_atomic_init_u64(&s->calls, 0);
-	pg_atomic_init_u64(&s->user_ids, 0);
-	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
-		pg_atomic_init_u64(&s->retries[i], 0);
-	pg_atomic_init_u64(&s->failed_calls, 0);
-	pg_atomic_init_u64(&s->rate_wait_us, 0);
-	pg_atomic_init_u64(&s->connections, 0);
+	for (int i = 0; i < COUNTERS; i++)
+		pg_atomic_init_u64(&s->counters[i], 0);
 	SpinLockInit(&s->mutex);
 	s->n_slots = n_slots;
 }
@@ -109,8 +115,8 @@ imcheck_stats_check_started(uint32 n_ids)
 {
 	shared_stats *s = the_stats();
 
-	pg_atomic_fetch_add_u64(&s->checks, 1);
-	pg_atomic_fetch_add_u64(&s->user_ids, n_ids);
+	pg_atomic_fetch_add_u64(&s->counters[COUNTER_CHECKS], 1);
+	pg_atomic_fetch_add_u64(&s->counters[COUNTER_USER_IDS], n_ids);
 	my_progress = progress_slot();
 	if (my_progress == NULL)
 		return;
@@ -134,7 +140,7 @@ imcheck_stats_check_ended(void)
 void
 imcheck_stats_call_started(void)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->calls, 1);
+	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_CALLS], 1);
 	if (my_progress != NULL)
 	{
 		my_progress->calls++;
@@ -146,7 +152,8 @@ void
 imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 {
 	if (connections_opened > 0)
-		pg_atomic_fetch_add_u64(&the_stats()->connections, (uint64) connections_opened);
+		pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_CONNECTIONS],
+								(uint64) connections_opened);
 	if (my_progress != NULL)
 	{
 		my_progress->in_flight--;
@@ -157,7 +164,7 @@ imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 void
 imcheck_stats_retry(imcheck_retry_reason reason)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->retries[reason], 1);
+	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RETRIES + reason], 1);
 }
 
 void
@@ -166,7 +173,7 @@ imcheck_stats_call_failed(int32 code)
 	shared_stats *s = the_stats();
 	int			i;
 
-	pg_atomic_fetch_add_u64(&s->failed_calls, 1);
+	pg_atomic_fetch_add_u64(&s->counters[COUNTER_FAILED_CALLS], 1);
 	SpinLockAcquire(&s->mutex);
 	for (i = 0; i < FAILURE_CODES; i++)
 	{
@@ -187,7 +194,7 @@ void
 imcheck_stats_rate_wait(int64 us)
 {
 	if (us > 0)
-		pg_atomic_fetch_add_u64(&the_stats()->rate_wait_us, (uint64) us);
+		pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RATE_WAIT_US], (uint64) us);
 }
 
 static void
@@ -214,19 +221,21 @@ imcheck_stats(PG_FUNCTION_ARGS)
 	uint64		other;
 
 	InitMaterializedSRF(fcinfo, 0);
-	put_counter(rsinfo, "checks", pg_atomic_read_u64(&s->checks));
-	put_counter(rsinfo, "calls", pg_atomic_read_u64(&s->calls));
-	put_counter(rsinfo, "user_ids", pg_atomic_read_u64(&s->user_ids));
-	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
+	for (int i = 0; i < COUNTER_RETRIES; i++)
 	{
-		char		name[64];
+		uint64		value = pg_atomic_read_u64(&s->counters[i]);
 
-		snprintf(name, sizeof(name), "retries_%s", imcheck_retry_reason_names[i]);
-		put_counter(rsinfo, name, pg_atomic_read_u64(&s->retries[i]));
+		put_counter(rsinfo, counter_names[i], i == COUNTER_RATE_WAIT_US ? value / 1000 : value);
+		if (i != COUNTER_USER_IDS)
+			continue;
+		for (int r = 0; r < IMCHECK_RETRY_REASONS; r++)
+		{
+			char		name[64];
+
+			snprintf(name, sizeof(name), "retries_%s", imcheck_retry_reason_names[r]);
+			put_counter(rsinfo, name, pg_atomic_read_u64(&s->counters[COUNTER_RETRIES + r]));
+		}
 	}
-	put_counter(rsinfo, "failed_calls", pg_atomic_read_u64(&s->failed_calls));
-	put_counter(rsinfo, "rate_wait_ms", pg_atomic_read_u64(&s->rate_wait_us) / 1000);
-	put_counter(rsinfo, "connections_opened", pg_atomic_read_u64(&s->connections));
 
 	SpinLockAcquire(&s->mutex);
 	memcpy(codes, s->failure_code, sizeof(codes));
@@ -252,14 +261,8 @@ imcheck_reset_stats(PG_FUNCTION_ARGS)
 {
 	shared_stats *s = the_stats();
 
-	pg_atomic_write_u64(&s->checks, 0);
-	pg_atomic_write_u64(&s->calls, 0);
-	pg_atomic_write_u64(&s->user_ids, 0);
-	for (int i = 0; i < IMCHECK_RETRY_REASONS; i++)
-		pg_atomic_write_u64(&s->retries[i], 0);
-	pg_atomic_write_u64(&s->failed_calls, 0);
-	pg_atomic_write_u64(&s->rate_wait_us, 0);
-	pg_atomic_write_u64(&s->connections, 0);
+	for (int i = 0; i < COUNTERS; i++)
+		pg_atomic_write_u64(&s->counters[i], 0);
 	SpinLockAcquire(&s->mutex);
 	memset(s->failure_code, 0, sizeof(s->failure_code));
 	memset(s->failure_count, 0, sizeof(s->failure_count));
