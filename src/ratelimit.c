@@ -46,12 +46,6 @@ ratelimit_shmem_attach(void *place, bool initialize)
 	}
 }
 
-bool
-ratelimit_is_shared(void)
-{
-	return shared_log != NULL;
-}
-
 static call_log *
 the_log(void)
 {

@@ -36,10 +36,6 @@ typedef uint64_t ratelimit_ticket;
 extern size_t ratelimit_shmem_size(void);
 extern void ratelimit_shmem_attach(void *place, bool initialize);
 
-
-/* Whether calls are paced together with the other sessions. */
-extern bool ratelimit_is_shared(void);
-
 /* CLOCK_MONOTONIC in microseconds: the same clock in every process. */
 extern int64_t ratelimit_monotonic_us(void);
 
