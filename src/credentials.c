@@ -247,6 +247,9 @@ imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
 	{
 		usersig = generated_usersig(key, sdkappid, false);
 		cfg->usersig_from_key = true;
+		cfg->credential_source = imcheck_secret_key_setting && *imcheck_secret_key_setting
+			? "\"imcheck.secret_key\""
+			: psprintf("\"imcheck.secret_key_file\" (file \"%s\")", imcheck_secret_key_file_setting);
 		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
 		explicit_bzero(key, strlen(key));
 		pfree(key);
@@ -255,6 +258,7 @@ imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
 	{
 		check_static_usersig(sdkappid);
 		usersig = imcheck_usersig_setting;
+		cfg->credential_source = "\"imcheck.usersig\"";
 		cfg->fingerprint = hash_bytes((const unsigned char *) usersig, (int) strlen(usersig));
 	}
 	else

@@ -302,7 +302,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 		case VERDICT_FATAL:
 			imcheck_stats_call_finished(0, res.connects);
 			imcheck_stats_call_failed(out.code);
-			outcome_raise_fatal(&out, rs->cfg->usersig_from_key);
+			outcome_raise_fatal(&out, rs->cfg);
 		case VERDICT_CALL_FAILED:
 			fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);
 			return;

@@ -183,8 +183,8 @@ find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map *map)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 					 errmsg("element %d of user_ids is too long", ARR_LBOUND(array)[0] + i),
-					 errdetail("It is %zu bytes long; the API accepts UserIDs of at most %d bytes.",
-							   len, PROTOCOL_MAX_USERID_BYTES)));
+					 errdetail("It is %zu bytes long; imcheck sends UserIDs of at most %d bytes (the API checks UserIDs of at most %d bytes, and answers longer ones with a per-item error).",
+							   len, MAX_SENT_USERID_BYTES, PROTOCOL_MAX_USERID_BYTES)));
 		offsets[job->n] = (uint32) (ptr - data);
 		entry = distinct_insert(set, job->n, &found);
 		if (found)
@@ -332,7 +332,28 @@ im_account_check(PG_FUNCTION_ARGS)
 	job.result_info = NULL;
 
 	INSTR_TIME_SET_CURRENT(started);
-	imcheck_run_job(&cfg, &job);
+	PG_TRY();
+	{
+		imcheck_run_job(&cfg, &job);
+	}
+	PG_CATCH();
+	{
+		/* before ereport() stacks an entry of its own */
+		int			sqlerrcode = geterrcode();
+
+		/* it spent API calls too: say so (a FATAL exit is logged by stats.c) */
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, started);
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck check of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms",
+							   "imcheck check of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms",
+							   nitems, nitems, unpack_sql_state(sqlerrcode),
+							   job.n, job.calls, job.retries, job.failed_calls,
+							   INSTR_TIME_GET_MILLISEC(elapsed)),
+				 errhidestmt(true)));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, started);
 

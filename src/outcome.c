@@ -26,7 +26,8 @@ typedef enum code_class
 	CLASS_APP					/* SDKAppID, region, plan, request format */
 } code_class;
 
-#define CREDENTIAL_HINT "Check \"imcheck.secret_key\" (or \"imcheck.usersig\"), \"imcheck.identifier\" and \"imcheck.sdkappid\"."
+/* the credential's own source is named where the hint is made */
+#define CREDENTIAL_HINT "Check %s, \"imcheck.identifier\" and \"imcheck.sdkappid\"."
 #define ADMIN_HINT "Set \"imcheck.identifier\" to an App admin account of the app."
 #define APP_ID_HINT "Check \"imcheck.sdkappid\", and that \"imcheck.region\" is the app's region."
 
@@ -192,21 +193,25 @@ outcome_no_answer(int32 code, imcheck_retry_reason reason, char *info)
 }
 
 static const char *
-fatal_hint(int32 code, bool usersig_from_key)
+fatal_hint(int32 code, const imcheck_config *cfg)
 {
 	int			row = find_code(code);
 
-	if (code == 70001 && usersig_from_key)
+	if (code == 70001 && cfg->usersig_from_key)
 		return "A freshly generated UserSig was refused as expired too: check the database server's clock.";
 	if (code == 70001)
 		return "The UserSig has expired: replace \"imcheck.usersig\", or set \"imcheck.secret_key_file\" so that imcheck generates and renews UserSigs.";
-	return row < 0 ? NULL : api_codes[row].hint;
+	if (row < 0 || api_codes[row].hint == NULL)
+		return NULL;
+	if (api_codes[row].class == CLASS_CREDENTIAL)
+		return psprintf(CREDENTIAL_HINT, cfg->credential_source);
+	return api_codes[row].hint;
 }
 
 #define RAISE_ON_ERROR_HINT "Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
 
 void
-outcome_raise_fatal(const call_outcome *out, bool usersig_from_key)
+outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 {
 	const char *hint;
 
@@ -216,7 +221,7 @@ outcome_raise_fatal(const call_outcome *out, bool usersig_from_key)
 				 errmsg("could not call the IM API"),
 				 errdetail_internal("imcheck code %d: %s", out->code, out->info),
 				 errhint("Check \"imcheck.endpoint\", \"imcheck.region\" and \"imcheck.ca_file\".")));
-	hint = fatal_hint(out->code, usersig_from_key);
+	hint = fatal_hint(out->code, cfg);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
 			 errmsg("the IM API refused the account_check call"),

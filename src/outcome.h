@@ -12,6 +12,8 @@
 
 #include "postgres.h"
 
+#include "settings.h"
+
 /* Result codes imcheck reports for calls that got no answer from the API. */
 #define IMCHECK_CODE_CONNECT_FAILED		(-1)	/* could not connect / resolve */
 #define IMCHECK_CODE_TIMEOUT			(-2)	/* no answer within imcheck.timeout */
@@ -68,7 +70,7 @@ extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 									  char *info);
 
 /* Raises the error of a VERDICT_FATAL outcome. */
-extern void outcome_raise_fatal(const call_outcome *out, bool usersig_from_key) pg_attribute_noreturn();
+extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg) pg_attribute_noreturn();
 
 /* Raises the error of a call given up after attempts tries. */
 extern void outcome_raise_call_failed(const call_outcome *out, int attempts) pg_attribute_noreturn();

@@ -15,6 +15,8 @@
 
 #include <curl/curl.h>
 
+#include "access/parallel.h"
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -23,40 +25,21 @@
 #include "credentials.h"
 #include "usersig.h"
 
-typedef enum imcheck_region
+/* The API's domain in each region (doc/api.md). */
+static const struct
 {
-	REGION_CHINA,
-	REGION_SINGAPORE,
-	REGION_SEOUL,
-	REGION_FRANKFURT,
-	REGION_MUMBAI,
-	REGION_SILICON_VALLEY,
-	REGION_JAKARTA,
-	REGION_TOKYO
-} imcheck_region;
-
-static const struct config_enum_entry region_options[] = {
-	{"china", REGION_CHINA, false},
-	{"singapore", REGION_SINGAPORE, false},
-	{"seoul", REGION_SEOUL, false},
-	{"frankfurt", REGION_FRANKFURT, false},
-	{"mumbai", REGION_MUMBAI, false},
-	{"silicon_valley", REGION_SILICON_VALLEY, false},
-	{"jakarta", REGION_JAKARTA, false},
-	{"tokyo", REGION_TOKYO, false},
-	{NULL, 0, false}
-};
-
-/* indexed by imcheck_region */
-static const char *const region_domains[] = {
-	"console.tim.qq.com",
-	"adminapisgp.im.qcloud.com",
-	"adminapikr.im.qcloud.com",
-	"adminapiger.im.qcloud.com",
-	"adminapiind.im.qcloud.com",
-	"adminapiusa.im.qcloud.com",
-	"adminapiidn.im.qcloud.com",
-	"adminapijpn.im.qcloud.com"
+	const char *name;
+	const char *domain;
+}			regions[] =
+{
+	{"china", "console.tim.qq.com"},
+	{"singapore", "adminapisgp.im.qcloud.com"},
+	{"seoul", "adminapikr.im.qcloud.com"},
+	{"frankfurt", "adminapiger.im.qcloud.com"},
+	{"mumbai", "adminapiind.im.qcloud.com"},
+	{"silicon_valley", "adminapiusa.im.qcloud.com"},
+	{"jakarta", "adminapiidn.im.qcloud.com"},
+	{"tokyo", "adminapijpn.im.qcloud.com"},
 };
 
 char	   *imcheck_sdkappid_setting = NULL;
@@ -65,7 +48,7 @@ char	   *imcheck_secret_key_setting = NULL;
 char	   *imcheck_secret_key_file_setting = NULL;
 char	   *imcheck_usersig_setting = NULL;
 int			imcheck_usersig_ttl_setting = 86400;
-static int	region_setting = REGION_CHINA;
+static char *region_setting = NULL;
 static char *endpoint_setting = NULL;
 static char *ca_file_setting = NULL;
 static int	timeout_setting = 10000;
@@ -107,27 +90,77 @@ parse_sdkappid(const char *text, uint64_t *value)
 	return true;
 }
 
+/*
+ * Whether a check hook refuses a bad value, or keeps it: only someone
+ * typing it (SET, ALTER SYSTEM, or ALTER ROLE/DATABASE ... SET being
+ * validated) is told at once.  Refused at server start or at a reload, PostgreSQL would only
+ * log it and keep the old value or the default (the china region!) in
+ * force; kept, it makes every call raise an error that names it
+ * (imcheck_resolve_config).  Configuration mistakes fail closed.
+ */
 static bool
-check_sdkappid(char **newval, void **extra, GucSource source)
+refuse_now(GucSource source)
+{
+	if (source >= PGC_S_INTERACTIVE)
+		return true;
+
+	/*
+	 * ALTER SYSTEM checks its value as PGC_S_FILE too, but inside its
+	 * statement's transaction; the file is read outside one.  (A parallel
+	 * worker restores the leader's settings inside a transaction, and must
+	 * take them as they are.)
+	 */
+	return source == PGC_S_FILE && IsTransactionState() && !InitializingParallelWorker;
+}
+
+static const char *
+sdkappid_problem(const char *value)
 {
 	uint64_t	v;
 
-	if (*newval == NULL || **newval == '\0' || parse_sdkappid(*newval, &v))
+	return parse_sdkappid(value, &v) ? NULL
+		: "The SDKAppID must be a positive decimal number.";
+}
+
+static bool
+check_sdkappid(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || **newval == '\0' || sdkappid_problem(*newval) == NULL ||
+		!refuse_now(source))
 		return true;
-	GUC_check_errdetail("The SDKAppID must be a positive decimal number.");
+	GUC_check_errdetail("%s", sdkappid_problem(*newval));
 	return false;
 }
 
 static bool
 check_identifier(char **newval, void **extra, GucSource source)
 {
-	if (*newval != NULL && strlen(*newval) > USERSIG_MAX_IDENTIFIER)
-	{
-		GUC_check_errdetail("The identifier must be at most %d bytes long.",
-							USERSIG_MAX_IDENTIFIER);
-		return false;
-	}
-	return true;
+	if (*newval == NULL || strlen(*newval) <= USERSIG_MAX_IDENTIFIER || !refuse_now(source))
+		return true;
+	GUC_check_errdetail("The identifier must be at most %d bytes long.",
+						USERSIG_MAX_IDENTIFIER);
+	return false;
+}
+
+/* The domain of the named region, or NULL. */
+static const char *
+region_domain(const char *name)
+{
+	for (int i = 0; i < lengthof(regions); i++)
+		if (pg_strcasecmp(regions[i].name, name) == 0)
+			return regions[i].domain;
+	return NULL;
+}
+
+#define REGION_LIST "china, singapore, seoul, frankfurt, mumbai, silicon_valley, jakarta, tokyo"
+
+static bool
+check_region(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || region_domain(*newval) != NULL || !refuse_now(source))
+		return true;
+	GUC_check_errdetail("The regions are " REGION_LIST ".");
+	return false;
 }
 
 /* Whether the parsed URL has the part; frees what curl allocated for it. */
@@ -190,7 +223,7 @@ check_endpoint(char **newval, void **extra, GucSource source)
 {
 	const char *problem;
 
-	if (*newval == NULL || **newval == '\0')
+	if (*newval == NULL || **newval == '\0' || !refuse_now(source))
 		return true;
 	problem = endpoint_problem(*newval);
 	if (problem == NULL)
@@ -241,12 +274,12 @@ imcheck_define_settings(void)
 							&imcheck_usersig_ttl_setting, 86400, 300, 180 * 86400,
 							PGC_SUSET, GUC_UNIT_S,
 							NULL, NULL, NULL);
-	DefineCustomEnumVariable("imcheck.region",
-							 gettext_noop("Region of the IM app; selects the API domain."),
-							 NULL,
-							 &region_setting, REGION_CHINA, region_options,
-							 PGC_SUSET, 0,
-							 NULL, NULL, NULL);
+	DefineCustomStringVariable("imcheck.region",
+							   gettext_noop("Region of the IM app; selects the API domain."),
+							   gettext_noop("One of " REGION_LIST "."),
+							   &region_setting, "china",
+							   PGC_SUSET, 0,
+							   check_region, NULL, NULL);
 	DefineCustomStringVariable("imcheck.endpoint",
 							   gettext_noop("Base URL of the API, overriding imcheck.region."),
 							   gettext_noop("For example https://proxy.example.com or http://127.0.0.1:8080."),
@@ -313,7 +346,8 @@ imcheck_checked_sdkappid(void)
 	if (!parse_sdkappid(imcheck_sdkappid_setting, &sdkappid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"imcheck.sdkappid\" is not a valid SDKAppID")));
+				 errmsg("\"imcheck.sdkappid\" is not a valid SDKAppID"),
+				 errdetail("%s", sdkappid_problem(imcheck_sdkappid_setting))));
 	return sdkappid;
 }
 
@@ -329,6 +363,12 @@ imcheck_resolve_config(imcheck_config *cfg)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("\"imcheck.identifier\" is not set"),
 				 errhint("Set \"imcheck.identifier\" to the app admin account.")));
+	if (strlen(imcheck_identifier_setting) > USERSIG_MAX_IDENTIFIER)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"imcheck.identifier\" is too long"),
+				 errdetail("The identifier must be at most %d bytes long.",
+						   USERSIG_MAX_IDENTIFIER)));
 
 	if (endpoint_setting != NULL && *endpoint_setting != '\0')
 	{
@@ -347,7 +387,17 @@ imcheck_resolve_config(imcheck_config *cfg)
 		cfg->plain_http = strncasecmp(cfg->base_url, "http://", 7) == 0;
 	}
 	else
-		cfg->base_url = psprintf("https://%s", region_domains[region_setting]);
+	{
+		const char *domain = region_domain(region_setting ? region_setting : "");
+
+		if (domain == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"imcheck.region\" is not a region of the API: \"%s\"",
+							region_setting ? region_setting : ""),
+					 errdetail("The regions are " REGION_LIST ".")));
+		cfg->base_url = psprintf("https://%s", domain);
+	}
 
 	if (ca_file_setting != NULL && *ca_file_setting != '\0')
 	{

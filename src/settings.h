@@ -19,6 +19,7 @@ typedef struct imcheck_config
 	char	   *usersig;		/* the UserSig in use, and URL-escaped: never */
 	char	   *usersig_escaped;	/* to be shown (see imcheck_redact) */
 	bool		usersig_from_key;	/* generated from imcheck.secret_key */
+	const char *credential_source;	/* the setting (and file) it came from, quoted */
 	char	   *ca_file;		/* NULL: system CAs */
 	bool		plain_http;		/* the endpoint is http:// */
 	int			timeout_ms;

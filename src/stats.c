@@ -8,12 +8,14 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
+#include "storage/ipc.h"
 #include "storage/backendid.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "settings.h"
 #include "stats.h"
 
 /* distinct failure codes remembered; later ones are counted as "other" */
@@ -110,10 +112,38 @@ progress_slot(void)
 	return NULL;
 }
 
+/*
+ * A backend that exits during a check (pg_terminate_backend, a FATAL error,
+ * postmaster death) never returns to the check's cleanup: free its progress
+ * slot on the way out, and log what the check spent, as every check does.
+ */
+static void
+end_check_at_exit(int code, Datum arg)
+{
+	if (my_progress == NULL)
+		return;
+	ereport(imcheck_log_level,
+			(errmsg_plural("imcheck check of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+						   "imcheck check of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+						   my_progress->ids_total, my_progress->ids_total,
+						   my_progress->ids_done, my_progress->calls,
+						   (long) ((GetCurrentTimestamp() - my_progress->started) / 1000)),
+			 errhidestmt(true)));
+	my_progress->pid = 0;
+	my_progress = NULL;
+}
+
 void
 imcheck_stats_check_started(uint32 n_ids)
 {
 	shared_stats *s = the_stats();
+	static bool exit_callback_registered = false;
+
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(end_check_at_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
 
 	pg_atomic_fetch_add_u64(&s->counters[COUNTER_CHECKS], 1);
 	pg_atomic_fetch_add_u64(&s->counters[COUNTER_USER_IDS], n_ids);
