@@ -49,3 +49,20 @@ $$;
 SELECT imsim_config('{"faults": {}, "fault_budget": -1}');
 SELECT imsim_reset();
 SELECT (imsim_stats()->>'calls')::int AS calls_after_reset;
+
+-- An error's fields as a row (none when the query succeeds), the ports of
+-- the test servers masked: they change from run to run, and hints name the
+-- base URL calls go to.
+CREATE FUNCTION error_of(query text)
+RETURNS TABLE (state text, message text, detail text, hint text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE query;
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                          detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+  detail := regexp_replace(detail, '(127\.0\.0\.1|localhost):[0-9]+', '\1:PORT', 'g');
+  hint := regexp_replace(hint, '(127\.0\.0\.1|localhost):[0-9]+', '\1:PORT', 'g');
+  RETURN NEXT;
+END
+$$;

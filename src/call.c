@@ -263,6 +263,14 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		default:
 			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
 										  transport_text(call, rc, cfg));
+			/*
+			 * A TLS handshake answered in plain HTTP (OpenSSL: "wrong
+			 * version number") is an https:// endpoint on an http server:
+			 * no retry can fix it.  Other handshake failures may be a
+			 * connection broken on the way, and are retried.
+			 */
+			if (rc == CURLE_SSL_CONNECT_ERROR && strstr(call->errbuf, "wrong version number"))
+				r.failure.verdict = VERDICT_FATAL;
 			break;
 	}
 	return r;

@@ -243,7 +243,8 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 	imcheck_stats_call_finished(n_ids, connects);
 	imcheck_stats_call_failed(out->code);
 	if (job->raise_on_error)
-		outcome_raise_call_failed(out, attempts);
+		outcome_raise_call_failed(out, attempts, rs->cfg,
+								  rs->batches_done > job->failed_calls);
 	account_check_fail_ids(job, first, n_ids, out);
 	job->failed_calls++;
 	rs->batches_done++;

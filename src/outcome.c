@@ -220,7 +220,11 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 				(errcode(out->sqlstate),
 				 errmsg("could not call the IM API"),
 				 errdetail_internal("imcheck code %d: %s", out->code, out->info),
-				 errhint("Check \"imcheck.endpoint\", \"imcheck.region\" and \"imcheck.ca_file\".")));
+				 cfg->plain_http
+				 ? errhint("Check %s (calls go to %s), and that the server speaks plain HTTP.",
+						   cfg->base_url_setting, cfg->base_url)
+				 : errhint("Check %s (calls go to %s), \"imcheck.ca_file\", and that the server speaks HTTPS.",
+						   cfg->base_url_setting, cfg->base_url)));
 	hint = fatal_hint(out->code, cfg);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
@@ -231,16 +235,31 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 }
 
 void
-outcome_raise_call_failed(const call_outcome *out, int attempts)
+outcome_raise_call_failed(const call_outcome *out, int attempts,
+						  const imcheck_config *cfg, bool others_answered)
 {
+	const char *hint = NULL;
+
+	/* the rows of the other calls are worth having only if there are some */
+	if (others_answered)
+		hint = RAISE_ON_ERROR_HINT;
+	else if (out->code == IMCHECK_CODE_CONNECT_FAILED)
+		hint = psprintf("The server at %s refuses connections: check %s, and that the server runs.",
+						cfg->base_url, cfg->base_url_setting);
+	else if (!out->from_api)
+		hint = psprintf("Check %s: calls go to %s.", cfg->base_url_setting, cfg->base_url);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
-			 errmsg_plural("account_check call failed after %d attempt",
-						   "account_check call failed after %d attempts",
-						   attempts, attempts),
+			 out->code == IMCHECK_CODE_CONNECT_FAILED
+			 ? errmsg_plural("could not connect to the IM API in %d attempt",
+							 "could not connect to the IM API in %d attempts",
+							 attempts, attempts)
+			 : errmsg_plural("account_check call failed after %d attempt",
+							 "account_check call failed after %d attempts",
+							 attempts, attempts),
 			 out->from_api
 			 ? errdetail_internal("ErrorCode %d: %s", out->code, out->info)
 			 : errdetail_internal("imcheck code %d: %s", out->code, out->info),
-			 errhint(RAISE_ON_ERROR_HINT)));
+			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }

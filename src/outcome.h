@@ -73,6 +73,8 @@ extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg) pg_attribute_noreturn();
 
 /* Raises the error of a call given up after attempts tries. */
-extern void outcome_raise_call_failed(const call_outcome *out, int attempts) pg_attribute_noreturn();
+extern void outcome_raise_call_failed(const call_outcome *out, int attempts,
+									  const imcheck_config *cfg,
+									  bool others_answered) pg_attribute_noreturn();
 
 #endif							/* IMCHECK_OUTCOME_H */

@@ -381,6 +381,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 					 errmsg("\"imcheck.endpoint\" is not a valid base URL"),
 					 errdetail("%s", problem)));
 		cfg->base_url = pstrdup(endpoint_setting);
+		cfg->base_url_setting = "\"imcheck.endpoint\"";
 		len = strlen(cfg->base_url);
 		while (len > 0 && cfg->base_url[len - 1] == '/')
 			cfg->base_url[--len] = '\0';
@@ -397,6 +398,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 							region_setting ? region_setting : ""),
 					 errdetail("The regions are " REGION_LIST ".")));
 		cfg->base_url = psprintf("https://%s", domain);
+		cfg->base_url_setting = "\"imcheck.region\"";
 	}
 
 	if (ca_file_setting != NULL && *ca_file_setting != '\0')

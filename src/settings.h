@@ -15,6 +15,7 @@
 typedef struct imcheck_config
 {
 	char	   *base_url;		/* scheme://host[:port][/prefix], no slash at end */
+	const char *base_url_setting;	/* the setting it came from, quoted */
 	char	   *url_prefix;		/* full URL up to and including "random=" */
 	char	   *usersig;		/* the UserSig in use, and URL-escaped: never */
 	char	   *usersig_escaped;	/* to be shown (see imcheck_redact) */

@@ -215,6 +215,24 @@ def check_key_file_hint():
     report("messages: with the right key back in the file, the call works at once", ok, detail)
 
 
+def check_transport_hints():
+    port = IMSIM.rsplit(":", 1)[1]
+    rc, _, err = psql("SET imcheck.max_retries = 3",
+                      f"SET imcheck.endpoint = 'https://127.0.0.1:{port}'", CHECK)
+    hint = next((line for line in err.splitlines() if line.startswith("HINT:")), "")
+    ok = (rc != 0 and "could not call the IM API" in err and
+          f'Check "imcheck.endpoint" (calls go to https://127.0.0.1:{port})' in hint)
+    report("messages: https:// to a plain HTTP server raises at once, naming the setting "
+           "and the URL", ok, hint if ok else err)
+    rc, _, err = psql("SET imcheck.max_retries = 1", "SET imcheck.endpoint = 'http://127.0.0.1:9'",
+                      CHECK)
+    hint = next((line for line in err.splitlines() if line.startswith("HINT:")), "")
+    ok = (rc != 0 and "could not connect to the IM API in 2 attempts" in err and
+          "http://127.0.0.1:9 refuses connections" in hint and '"imcheck.endpoint"' in hint)
+    report("messages: a refused connection says so, naming the setting and the URL",
+           ok, hint if ok else err)
+
+
 # --------------------------------------------------------- every check logged
 
 LONG = ("SELECT count(*) FROM im_account_check("
@@ -302,8 +320,8 @@ def check_terminated_backend():
 def main():
     for fn in (check_config_mistakes, check_mistake_at_start,
                check_parallel_query_with_a_kept_mistake, check_set_refused_at_once,
-               check_key_file_hint, check_cancelled_is_logged, check_failed_is_logged,
-               check_terminated_backend):
+               check_key_file_hint, check_transport_hints,
+               check_cancelled_is_logged, check_failed_is_logged, check_terminated_backend):
         try:
             fn()
         except Exception as e:      # a broken harness is a failure too
