@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(im_account_check_support);
 PG_FUNCTION_INFO_V1(imcheck_version);
 
 /* the library's version, next to the extension's SQL version */
-#define IMCHECK_LIBRARY_VERSION "1.1"
+#define IMCHECK_LIBRARY_VERSION "1.2"
 
 /* identifies the settings the connections were made for */
 static uint32 last_fingerprint = 0;
