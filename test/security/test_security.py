@@ -869,7 +869,10 @@ def check_error_messages_hide_credential(phase):
 
     wrong = []
     for label, r, want in expect:
-        if want is None and not r.ok:
+        if want == "08006 or rows":
+            if not r.ok and r.sqlstate() != "08006":
+                wrong.append(f"{label}: wanted 08006 or rows, got {r.brief()}")
+        elif want is None and not r.ok:
             wrong.append(f"{label}: {r.brief()}")
         elif want == "any" and not r.errors:
             wrong.append(f"{label}: no error")
@@ -948,7 +951,10 @@ def check_no_secret_in_logs():
 
     def run(label, sql, want, user="postgres", pre=""):
         r = L.psql(pre + sql, user=user, client_debug=True)
-        if want is None and not r.ok:
+        if want == "08006 or rows":
+            if not r.ok and r.sqlstate() != "08006":
+                wrong.append(f"{label}: wanted 08006 or rows, got {r.brief()}")
+        elif want is None and not r.ok:
             wrong.append(f"{label}: {r.brief()}")
         elif want is not None and r.sqlstate() != want:
             wrong.append(f"{label}: wanted {want}, got {r.brief()}")
@@ -996,7 +1002,11 @@ def check_no_secret_in_logs():
                        ("redirect with the signed URL in Location", f"{HOSTILE_URL}/r302-l")):
         run(label, q + ")", "08006", pre=f"SET imcheck.max_retries = 1; SET imcheck.endpoint = '{url}'; ")
         run(label + " raise_on_error false", q + ", false)",
-            None if label in ("connection refused", "TLS to a plain HTTP server") else "08006",
+            # a TLS handshake answered in plain HTTP raises at once; when the
+            # server closes first (OpenSSL: SSL_ERROR_SYSCALL, now and then)
+            # it is a failed call like any broken connection
+            None if label == "connection refused" else
+            "08006 or rows" if label == "TLS to a plain HTTP server" else "08006",
             pre=f"SET imcheck.max_retries = 0; SET imcheck.endpoint = '{url}'; ")
     run("bad input as analyst", "SELECT * FROM im_account_check(ARRAY[['a'],['b']])", "2202E", user="analyst")
     run("ALTER ROLE SET secret_key_file", "ALTER ROLE analyst SET imcheck.secret_key_file = '/tmp/x'", "55P02")
