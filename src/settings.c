@@ -19,6 +19,8 @@
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 
 #include "settings.h"
@@ -232,6 +234,41 @@ check_endpoint(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * ALTER ROLE/DATABASE ... SET of a secret setting.  PostgreSQL refuses it
+ * (55P02, the secret settings are PGC_SIGHUP) and logs the statement, the
+ * secret in it; the same refusal here adds what to do instead.
+ */
+static void
+refuse_secret_in_role_settings(PlannedStmt *pstmt, const char *queryString,
+							   bool readOnlyTree, ProcessUtilityContext context,
+							   ParamListInfo params, QueryEnvironment *queryEnv,
+							   DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	VariableSetStmt *set = NULL;
+
+	if (IsA(parsetree, AlterRoleSetStmt))
+		set = ((AlterRoleSetStmt *) parsetree)->setstmt;
+	else if (IsA(parsetree, AlterDatabaseSetStmt))
+		set = ((AlterDatabaseSetStmt *) parsetree)->setstmt;
+	if (set != NULL && set->kind == VAR_SET_VALUE && set->name != NULL &&
+		(pg_strcasecmp(set->name, "imcheck.secret_key") == 0 ||
+		 pg_strcasecmp(set->name, "imcheck.usersig") == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CANT_CHANGE_RUNTIME_PARAM),
+				 errmsg("parameter \"%s\" cannot be changed now", set->name),
+				 errhint("Put the key in the file named by \"imcheck.secret_key_file\", or set it in postgresql.conf or with ALTER SYSTEM. The server log holds this statement with its value: replace a real key or UserSig typed into it.")));
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params,
+							 queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
 void
 imcheck_define_settings(void)
 {
@@ -331,6 +368,9 @@ imcheck_define_settings(void)
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("imcheck");
+
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = refuse_secret_in_role_settings;
 }
 
 uint64_t
