@@ -91,6 +91,7 @@ typedef struct run_state
 	int			retries_cap;
 	int			usersig_generation;
 	int			usersig_renewals;
+	bits8	   *answered_once;	/* per batch: an attempt got past connecting */
 	WaitEventSet *wait_set;		/* latch, postmaster death, engine.sockets */
 	WaitEvent  *occurred;
 	int			occurred_cap;
@@ -244,6 +245,7 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 	imcheck_stats_call_failed(out->code);
 	if (job->raise_on_error)
 		outcome_raise_call_failed(out, attempts, rs->cfg,
+								  !(rs->answered_once[batch / 8] & (1 << (batch % 8))),
 								  rs->batches_done > job->failed_calls);
 	account_check_fail_ids(job, first, n_ids, out);
 	job->failed_calls++;
@@ -294,6 +296,8 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	imcheck_job *job = rs->job;
 
 	forget_call(rs, call);
+	if (out.code != IMCHECK_CODE_CONNECT_FAILED)
+		rs->answered_once[batch / 8] |= (bits8) (1 << (batch % 8));
 	switch (out.verdict)
 	{
 		case VERDICT_DONE:
@@ -586,6 +590,7 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	rs.calls = palloc0(sizeof(imcheck_call *) * cfg->max_concurrency);
 	rs.retries_cap = cfg->max_concurrency * 2;
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
+	rs.answered_once = palloc0((rs.n_batches + 7) / 8);
 	rs.occurred_cap = 16;
 	rs.occurred = palloc(sizeof(WaitEvent) * rs.occurred_cap);
 

@@ -236,21 +236,22 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 
 void
 outcome_raise_call_failed(const call_outcome *out, int attempts,
-						  const imcheck_config *cfg, bool others_answered)
+						  const imcheck_config *cfg, bool never_connected,
+						  bool others_answered)
 {
 	const char *hint = NULL;
 
 	/* the rows of the other calls are worth having only if there are some */
 	if (others_answered)
 		hint = RAISE_ON_ERROR_HINT;
-	else if (out->code == IMCHECK_CODE_CONNECT_FAILED)
+	else if (never_connected)
 		hint = psprintf("The server at %s refuses connections: check %s, and that the server runs.",
 						cfg->base_url, cfg->base_url_setting);
 	else if (!out->from_api)
 		hint = psprintf("Check %s: calls go to %s.", cfg->base_url_setting, cfg->base_url);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
-			 out->code == IMCHECK_CODE_CONNECT_FAILED
+			 never_connected
 			 ? errmsg_plural("could not connect to the IM API in %d attempt",
 							 "could not connect to the IM API in %d attempts",
 							 attempts, attempts)

@@ -73,8 +73,12 @@ extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg) pg_attribute_noreturn();
 
 /* Raises the error of a call given up after attempts tries. */
+/*
+ * never_connected: no attempt of the call got past connecting;
+ * others_answered: other calls of the statement were answered.
+ */
 extern void outcome_raise_call_failed(const call_outcome *out, int attempts,
-									  const imcheck_config *cfg,
+									  const imcheck_config *cfg, bool never_connected,
 									  bool others_answered) pg_attribute_noreturn();
 
 #endif							/* IMCHECK_OUTCOME_H */
