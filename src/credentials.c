@@ -62,6 +62,17 @@ now_seconds(void)
 	return (int64_t) time(NULL);
 }
 
+/* Out of memory in the UserSig code is its own error, not a bad UserSig. */
+static void
+raise_if_no_memory(usersig_status status, const char *doing)
+{
+	if (status == USERSIG_NO_MEMORY)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errdetail("Failed while %s.", doing)));
+}
+
 /* Returns the UserSig generated from the secret key, renewing as needed. */
 static const char *
 generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
@@ -84,11 +95,7 @@ generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
 	status = usersig_generate(key, strlen(key),
 							  imcheck_identifier_setting, sdkappid, now,
 							  imcheck_usersig_ttl_setting, &fresh);
-	if (status == USERSIG_NO_MEMORY)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Failed while generating a UserSig.")));
+	raise_if_no_memory(status, "generating a UserSig");
 	if (status != USERSIG_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
@@ -183,11 +190,7 @@ check_static_usersig(uint64_t sdkappid)
 	usersig_status status;
 
 	status = usersig_decode(imcheck_usersig_setting, strlen(imcheck_usersig_setting), &doc);
-	if (status == USERSIG_NO_MEMORY)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errdetail("Failed while reading \"imcheck.usersig\".")));
+	raise_if_no_memory(status, "reading \"imcheck.usersig\"");
 	if (status != USERSIG_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
