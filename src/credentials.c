@@ -172,11 +172,30 @@ read_secret_key_file(const char *path)
 }
 
 /* The secret key from the settings, or NULL when none is configured. */
+/*
+ * A secret written in postgresql.conf is readable by every role until the
+ * library is loaded in a session, so without preloading it may already
+ * have leaked: refuse to use it (the key file is safe either way).
+ */
+static void
+refuse_inline_secret_unless_preloaded(const char *setting)
+{
+	if (!imcheck_preloaded)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("imcheck refuses to use \"%s\" because imcheck is not preloaded", setting),
+				 errdetail("Until imcheck is loaded in a session, any role can read the value written in postgresql.conf."),
+				 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server, or put the key in the file named by \"imcheck.secret_key_file\" and replace it.")));
+}
+
 static char *
 configured_secret_key(void)
 {
 	if (imcheck_secret_key_setting != NULL && *imcheck_secret_key_setting != '\0')
+	{
+		refuse_inline_secret_unless_preloaded("imcheck.secret_key");
 		return pstrdup(imcheck_secret_key_setting);
+	}
 	if (imcheck_secret_key_file_setting != NULL && *imcheck_secret_key_file_setting != '\0')
 		return read_secret_key_file(imcheck_secret_key_file_setting);
 	return NULL;
@@ -259,6 +278,7 @@ imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
 	}
 	else if (imcheck_usersig_setting != NULL && *imcheck_usersig_setting != '\0')
 	{
+		refuse_inline_secret_unless_preloaded("imcheck.usersig");
 		check_static_usersig(sdkappid);
 		usersig = imcheck_usersig_setting;
 		cfg->credential_source = "\"imcheck.usersig\"";

@@ -43,6 +43,8 @@ PG_FUNCTION_INFO_V1(imcheck_version);
 /* the library's version, next to the extension's SQL version */
 #define IMCHECK_LIBRARY_VERSION "1.2"
 
+bool		imcheck_preloaded = false;
+
 /* identifies the settings the connections were made for */
 static uint32 last_fingerprint = 0;
 
@@ -55,6 +57,7 @@ _PG_init(void)
 
 	if (process_shared_preload_libraries_in_progress)
 	{
+		imcheck_preloaded = true;
 		imcheck_shmem_request_segment();
 		return;
 	}

@@ -31,6 +31,9 @@ typedef struct imcheck_config
 	uint32_t	fingerprint;	/* changes when where or as whom calls go changes */
 } imcheck_config;
 
+/* Loaded through shared_preload_libraries (set by _PG_init). */
+extern bool imcheck_preloaded;
+
 /* imcheck.log_level: the level of the one line logged per statement. */
 extern int	imcheck_log_level;
 

@@ -32,6 +32,22 @@ imcheck.max_retries = 1
 include_if_exists = '$tmp/mistake.conf'
 " || exit 1
 psql -X -q -c "CREATE EXTENSION imcheck" || exit 1
+main_host=$PGHOST main_port=$PGPORT
+
+# a second cluster that does not preload imcheck, the key written inline
+imcheck_tmpdir || exit 1
+tmp2=$IMCHECK_TMP
+touch "$tmp2/key.conf" && chown postgres:postgres "$tmp2/key.conf"
+printf "imcheck.secret_key = '%s'\n" "$key" >"$tmp2/key.conf"
+imcheck_start_cluster "$tmp2" "
+imcheck.sdkappid = '1400000001'
+imcheck.identifier = 'administrator'
+imcheck.endpoint = '$IMSIM_URL'
+include_if_exists = '$tmp2/key.conf'
+" || exit 1
+psql -X -q -c "CREATE EXTENSION imcheck" || exit 1
+export DBA_LAZY_HOST=$PGHOST DBA_LAZY_PORT=$PGPORT DBA_LAZY_KEYCONF=$tmp2/key.conf
+export PGHOST=$main_host PGPORT=$main_port
 
 DBA_IMSIM=$IMSIM_URL DBA_TMP=$tmp DBA_KEY=$key DBA_DATA=$tmp/data \
 	python3 "$here/test_dba.py"

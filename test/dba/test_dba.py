@@ -233,6 +233,28 @@ def check_transport_hints():
            ok, hint if ok else err)
 
 
+# ------------------------------------------ a secret everyone could have read
+
+def check_inline_key_without_preload():
+    """Not preloaded, an inline key was readable by every role: refused; the
+    key file works."""
+    lazy = {"PGHOST": os.environ["DBA_LAZY_HOST"], "PGPORT": os.environ["DBA_LAZY_PORT"]}
+    before = imsim_calls()
+    rc, _, err = psql(CHECK, env=lazy)
+    ok = (rc != 0 and sqlstate(err) == "42501" and
+          'refuses to use "imcheck.secret_key" because imcheck is not preloaded' in err and
+          "imcheck.secret_key_file" in err and imsim_calls() == before)
+    report("secrets: without preloading, an inline key is refused and nothing is sent", ok,
+           (err.splitlines() or [""])[0] if ok else err)
+    with open(os.environ["DBA_LAZY_KEYCONF"], "w") as f:
+        f.write(f"imcheck.secret_key_file = '{KEY_FILE}'\n")
+    psql("SELECT pg_reload_conf()", env=lazy)
+    time.sleep(0.5)
+    rc, out, err = psql(CHECK, env=lazy)
+    report("secrets: without preloading, the key file works (with the preload WARNING)",
+           rc == 0 and out == "2" and "is not loaded through" in err, f"{out} {err}")
+
+
 # --------------------------------------------------------- every check logged
 
 LONG = ("SELECT count(*) FROM im_account_check("
@@ -320,7 +342,7 @@ def check_terminated_backend():
 def main():
     for fn in (check_config_mistakes, check_mistake_at_start,
                check_parallel_query_with_a_kept_mistake, check_set_refused_at_once,
-               check_key_file_hint, check_transport_hints,
+               check_key_file_hint, check_transport_hints, check_inline_key_without_preload,
                check_cancelled_is_logged, check_failed_is_logged, check_terminated_backend):
         try:
             fn()
