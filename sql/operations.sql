@@ -72,7 +72,7 @@ SELECT dblink_send_query('other',
 SELECT pg_sleep(0.5);
 SELECT count(*) AS running, min(user_ids) AS user_ids,
        bool_and(user_ids_done > 0 AND user_ids_done < user_ids) AS part_done,
-       bool_and(calls_in_flight BETWEEN 1 AND 16) AS in_flight
+       bool_and(calls_in_flight BETWEEN 1 AND 30) AS in_flight -- 100 calls/s x 200 ms, and a quarter
   FROM imcheck_progress WHERE pid <> pg_backend_pid();
 SELECT * FROM dblink_get_result('other') AS t(n bigint);
 SELECT dblink_disconnect('other');

@@ -31,6 +31,7 @@ typedef struct imcheck_call
 	int			attempt;		/* 0 for the first try */
 	int			usersig_generation;
 	ratelimit_ticket ticket;	/* its place in the rate log */
+	int64_t		started_us;		/* when the engine started it */
 	uint32		n_ids;
 	const char *ids[PROTOCOL_MAX_BATCH];
 	size_t		id_lens[PROTOCOL_MAX_BATCH];

@@ -1,9 +1,10 @@
 /*
  * engine.c - the engine that calls the API (see engine.h).
  *
- * The distinct UserIDs are split into batches of imcheck.batch_size.  Up to
- * imcheck.max_concurrency calls are in flight at once, paced by the rate
- * limiter (ratelimit.c), and retried with exponential backoff and jitter
+ * The distinct UserIDs are split into batches of imcheck.batch_size.  As
+ * many calls are in flight as the rate budget needs over the measured round
+ * trip (or imcheck.max_concurrency), paced by the rate limiter
+ * (ratelimit.c), and retried with exponential backoff and jitter
  * when they fail transiently.  Each call is a libcurl transfer of its own
  * (call.c) on one multi handle that lives as long as the backend, so its
  * connection cache keeps connections alive across calls and statements.
@@ -35,8 +36,18 @@
 #include "ratelimit.h"
 #include "stats.h"
 
-/* idle connections kept beyond the statement's max_concurrency */
+/* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4
+
+/*
+ * imcheck.max_concurrency = 0 (the default): as many calls in flight as the
+ * rate budget needs over the round trip (Little's law), a quarter more for
+ * jitter and two spare, within these bounds; the first statement, before
+ * any round trip was seen, starts at AUTO_FIRST.
+ */
+#define AUTO_FIRST 16
+#define AUTO_MIN 4
+#define AUTO_MAX 256
 
 #define BACKOFF_BASE_MS 100
 #define BACKOFF_RATE_LIMITED_MS 1000
@@ -64,6 +75,7 @@ static struct
 	int			sockets_cap;
 	bool		sockets_changed;	/* the wait set must be rebuilt */
 	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
+	int64		round_trip_us;	/* moving average of answered calls' time, 0: none */
 } engine = {.timer_at_us = INT64_MAX};
 
 /* A batch waiting out its backoff before it is sent again. */
@@ -82,13 +94,14 @@ typedef struct run_state
 	uint32		n_batches;
 	uint32		next_fresh;		/* next batch never tried */
 	uint32		batches_done;
-	imcheck_call **calls;		/* the calls in flight: max_concurrency slots */
+	imcheck_call **calls;		/* the calls in flight: max_in_flight slots */
 	int			in_flight;
 	pending_retry *retries;		/* fresh batches go on while earlier ones wait
 								 * out their backoff, so any number of them
 								 * (one per batch at most) may wait: grows */
 	int			n_retries;
 	int			retries_cap;
+	int			max_in_flight;	/* the calls array's size */
 	int			usersig_generation;
 	int			usersig_renewals;
 	bits8	   *answered_once;	/* per batch: an attempt got past connecting */
@@ -176,6 +189,33 @@ imcheck_engine_reset(void)
 	engine.n_sockets = 0;
 	engine.sockets_changed = true;
 	engine.timer_at_us = INT64_MAX;
+	engine.round_trip_us = 0;	/* another endpoint: another round trip */
+}
+
+/* How many calls may be in flight now (see AUTO_FIRST). */
+static int
+in_flight_limit(const run_state *rs, int64 now)
+{
+	int64		round_trip = engine.round_trip_us;
+	int64		need;
+
+	if (rs->cfg->max_concurrency > 0)
+		return rs->cfg->max_concurrency;
+	if (rs->cfg->rate_limit <= 0)
+		return AUTO_FIRST;
+
+	/*
+	 * Before the first answer, the round trip is at least the age of the
+	 * oldest call in flight: the limit then grows as fast as the rate
+	 * budget lets calls start, as in TCP's slow start.
+	 */
+	if (round_trip == 0)
+		for (int i = 0; i < rs->in_flight; i++)
+			round_trip = Max(round_trip, now - rs->calls[i]->started_us);
+	need = ((int64) rs->cfg->rate_limit * round_trip * 5 / 4 + 999999) / 1000000 + 2;
+	if (engine.round_trip_us == 0)
+		need = Max(need, AUTO_FIRST);
+	return (int) Max(AUTO_MIN, Min(need, AUTO_MAX));
 }
 
 static uint32
@@ -292,6 +332,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	uint32		batch = call->batch;
 	uint32		n_ids = call->n_ids;
 	int			attempt = call->attempt;
+	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
 	imcheck_job *job = rs->job;
 
@@ -303,6 +344,9 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 		case VERDICT_DONE:
 			imcheck_stats_call_finished(n_ids, res.connects);
 			rs->batches_done++;
+			/* an eighth of each answered call's time, as TCP averages RTT */
+			engine.round_trip_us = engine.round_trip_us == 0 ? took_us
+				: engine.round_trip_us + (took_us - engine.round_trip_us) / 8;
 			return;
 		case VERDICT_FATAL:
 			imcheck_stats_call_finished(0, res.connects);
@@ -411,6 +455,7 @@ start_call(run_state *rs, uint32 batch, int attempt, ratelimit_ticket ticket)
 	call->attempt = attempt;
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
+	call->started_us = monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();
 	call_start(call, engine.multi, rs->cfg);
@@ -437,7 +482,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	bool		idle_checked = false;
 
 	*rate_blocked = false;
-	while (rs->in_flight < rs->cfg->max_concurrency)
+	while (rs->in_flight < Min(in_flight_limit(rs, now), rs->max_in_flight))
 	{
 		uint32		batch;
 		int			attempt;
@@ -581,14 +626,16 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	if (job->n == 0)
 		return;
 	ensure_multi();
+	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : AUTO_MAX;
+	/* the cache holds the connections the calls in flight opened, no more */
 	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
-					  (long) (cfg->max_concurrency + SPARE_CONNECTIONS));
+					  (long) (rs.max_in_flight + SPARE_CONNECTIONS));
 
 	rs.cfg = cfg;
 	rs.job = job;
 	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
-	rs.calls = palloc0(sizeof(imcheck_call *) * cfg->max_concurrency);
-	rs.retries_cap = cfg->max_concurrency * 2;
+	rs.calls = palloc0(sizeof(imcheck_call *) * rs.max_in_flight);
+	rs.retries_cap = 32;
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
 	rs.answered_once = palloc0((rs.n_batches + 7) / 8);
 	rs.occurred_cap = 16;

@@ -56,7 +56,7 @@ static char *ca_file_setting = NULL;
 static int	timeout_setting = 10000;
 static int	max_retries_setting = 3;
 static int	rate_limit_setting = 100;
-static int	max_concurrency_setting = 16;
+static int	max_concurrency_setting = 0;
 static int	batch_size_setting = 100;
 int			imcheck_log_level = LOG;
 
@@ -348,9 +348,9 @@ imcheck_define_settings(void)
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.max_concurrency",
-							gettext_noop("Most API calls in flight at once."),
-							NULL,
-							&max_concurrency_setting, 16, 1, 256,
+							gettext_noop("Most API calls in flight at once; 0 means as many as the rate limit needs over the round trip."),
+							gettext_noop("With 0, imcheck measures the round trip and keeps rate_limit x round trip (and a quarter) in flight, from 4 to 256."),
+							&max_concurrency_setting, 0, 0, 256,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.batch_size",

@@ -26,7 +26,7 @@ typedef struct imcheck_config
 	int			timeout_ms;
 	int			max_retries;
 	int			rate_limit;		/* calls per second, 0 = unlimited */
-	int			max_concurrency;
+	int			max_concurrency;	/* 0: follow the round trip */
 	int			batch_size;
 	uint32_t	fingerprint;	/* changes when where or as whom calls go changes */
 } imcheck_config;
