@@ -5,7 +5,7 @@
 
 MODULE_big = imcheck
 OBJS = src/imcheck.o src/settings.o src/credentials.o src/redact.o \
-       src/engine.o src/call.o src/connections.o src/outcome.o src/account_check.o \
+       src/engine.o src/pacing.o src/call.o src/connections.o src/outcome.o src/account_check.o \
        src/ratelimit.o src/shmem.o src/stats.o src/usersig.o src/protocol.o src/jsonscan.o
 EXTENSION = imcheck
 DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql sql/imcheck--1.1--1.2.sql

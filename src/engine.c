@@ -2,9 +2,9 @@
  * engine.c - the engine that calls the API (see engine.h).
  *
  * The distinct UserIDs are split into batches of imcheck.batch_size.  As
- * many calls are in flight as the rate budget needs over the measured round
- * trip (or imcheck.max_concurrency), paced by the rate limiter
- * (ratelimit.c), and retried with exponential backoff and jitter
+ * many calls are in flight as pacing.c says (the rate budget over the
+ * measured round trip, or imcheck.max_concurrency), paced by the rate
+ * limiter (ratelimit.c), and retried with exponential backoff and jitter
  * when they fail transiently.  Each call is a libcurl transfer of its own
  * (call.c) on one multi handle that lives as long as the backend, so its
  * connection cache keeps connections alive across calls and statements.
@@ -23,7 +23,6 @@
 
 #include <curl/curl.h>
 
-#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
 
@@ -33,25 +32,12 @@
 #include "connections.h"
 #include "credentials.h"
 #include "engine.h"
+#include "pacing.h"
 #include "ratelimit.h"
 #include "stats.h"
 
 /* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4
-
-/*
- * imcheck.max_concurrency = 0 (the default): as many calls in flight as the
- * rate budget needs over the round trip (Little's law), a quarter more for
- * jitter and two spare, within these bounds; the first statement, before
- * any round trip was seen, starts at AUTO_FIRST.
- */
-#define AUTO_FIRST 16
-#define AUTO_MIN 4
-#define AUTO_MAX 256
-
-#define BACKOFF_BASE_MS 100
-#define BACKOFF_RATE_LIMITED_MS 1000
-#define BACKOFF_CAP_MS 10000
 
 #define monotonic_us() ratelimit_monotonic_us()
 
@@ -75,7 +61,6 @@ static struct
 	int			sockets_cap;
 	bool		sockets_changed;	/* the wait set must be rebuilt */
 	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
-	int64		round_trip_us;	/* moving average of answered calls' time, 0: none */
 } engine = {.timer_at_us = INT64_MAX};
 
 /* A batch waiting out its backoff before it is sent again. */
@@ -189,33 +174,18 @@ imcheck_engine_reset(void)
 	engine.n_sockets = 0;
 	engine.sockets_changed = true;
 	engine.timer_at_us = INT64_MAX;
-	engine.round_trip_us = 0;	/* another endpoint: another round trip */
+	pacing_forget_round_trip();	/* another endpoint: another round trip */
 }
 
-/* How many calls may be in flight now (see AUTO_FIRST). */
-static int
-in_flight_limit(const run_state *rs, int64 now)
+/* How long the oldest call in flight has been out, or 0. */
+static int64
+oldest_call_age(const run_state *rs, int64 now)
 {
-	int64		round_trip = engine.round_trip_us;
-	int64		need;
+	int64		age = 0;
 
-	if (rs->cfg->max_concurrency > 0)
-		return rs->cfg->max_concurrency;
-	if (rs->cfg->rate_limit <= 0)
-		return AUTO_FIRST;
-
-	/*
-	 * Before the first answer, the round trip is at least the age of the
-	 * oldest call in flight: the limit then grows as fast as the rate
-	 * budget lets calls start, as in TCP's slow start.
-	 */
-	if (round_trip == 0)
-		for (int i = 0; i < rs->in_flight; i++)
-			round_trip = Max(round_trip, now - rs->calls[i]->started_us);
-	need = ((int64) rs->cfg->rate_limit * round_trip * 5 / 4 + 999999) / 1000000 + 2;
-	if (engine.round_trip_us == 0)
-		need = Max(need, AUTO_FIRST);
-	return (int) Max(AUTO_MIN, Min(need, AUTO_MAX));
+	for (int i = 0; i < rs->in_flight; i++)
+		age = Max(age, now - rs->calls[i]->started_us);
+	return age;
 }
 
 static uint32
@@ -292,22 +262,6 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 	rs->batches_done++;
 }
 
-static int64
-backoff_us(const call_outcome *out, int attempt)
-{
-	int64		base_ms;
-	int64		ms;
-
-	if (out->reason == RETRY_USERSIG_RENEWED)
-		return 0;
-	base_ms = out->reason == RETRY_API_RATE_LIMITED ? BACKOFF_RATE_LIMITED_MS
-		: BACKOFF_BASE_MS;
-	ms = base_ms << Min(attempt, 10);
-	ms = Min(ms, BACKOFF_CAP_MS);
-	/* jitter between half and all of it, so retries don't come in waves */
-	return (int64) (ms * 1000 * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state)));
-}
-
 /* Queues a batch to go again (as try number attempt, no sooner than not_before_us). */
 static void
 queue_retry(run_state *rs, uint32 batch, int attempt, int64 not_before_us)
@@ -344,9 +298,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 		case VERDICT_DONE:
 			imcheck_stats_call_finished(n_ids, res.connects);
 			rs->batches_done++;
-			/* an eighth of each answered call's time, as TCP averages RTT */
-			engine.round_trip_us = engine.round_trip_us == 0 ? took_us
-				: engine.round_trip_us + (took_us - engine.round_trip_us) / 8;
+			pacing_answered(took_us);
 			return;
 		case VERDICT_FATAL:
 			imcheck_stats_call_finished(0, res.connects);
@@ -371,7 +323,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
 	queue_retry(rs, batch, free_retry ? attempt : attempt + 1,
-				monotonic_us() + backoff_us(&out, attempt));
+				monotonic_us() + pacing_backoff_us(&out, attempt));
 }
 
 /* Ends every call whose transfer libcurl has finished. */
@@ -482,7 +434,8 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	bool		idle_checked = false;
 
 	*rate_blocked = false;
-	while (rs->in_flight < Min(in_flight_limit(rs, now), rs->max_in_flight))
+	while (rs->in_flight < Min(pacing_in_flight_limit(rs->cfg, oldest_call_age(rs, now)),
+							   rs->max_in_flight))
 	{
 		uint32		batch;
 		int			attempt;
@@ -626,7 +579,7 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	if (job->n == 0)
 		return;
 	ensure_multi();
-	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : AUTO_MAX;
+	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
 	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
 					  (long) (rs.max_in_flight + SPARE_CONNECTIONS));
