@@ -433,9 +433,12 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	int64		wake_at = INT64_MAX;
 	bool		idle_checked = false;
 
+	/* calls started below are 0 old: the limit holds for the whole round */
+	int			limit = Min(pacing_in_flight_limit(rs->cfg, oldest_call_age(rs, now)),
+							rs->max_in_flight);
+
 	*rate_blocked = false;
-	while (rs->in_flight < Min(pacing_in_flight_limit(rs->cfg, oldest_call_age(rs, now)),
-							   rs->max_in_flight))
+	while (rs->in_flight < limit)
 	{
 		uint32		batch;
 		int			attempt;

@@ -114,14 +114,15 @@ outcome_api_error(int32 code, const char *info)
 {
 	call_outcome out = {0};
 	int			row = find_code(code);
+	code_class	class = row < 0 ? CLASS_CALL_FAILED : api_codes[row].class;
 
 	out.code = code;
 	out.info = pstrdup(info && *info ? info : "(no ErrorInfo)");
 	out.from_api = true;
 	out.usersig_expired = code == 70001;
 	out.sqlstate = row >= 0 && api_codes[row].sqlstate != 0 ? api_codes[row].sqlstate
-		: class_sqlstate(row < 0 ? CLASS_CALL_FAILED : api_codes[row].class);
-	switch (row < 0 ? CLASS_CALL_FAILED : api_codes[row].class)
+		: class_sqlstate(class);
+	switch (class)
 	{
 		case CLASS_CALL_FAILED:
 			out.verdict = VERDICT_CALL_FAILED;

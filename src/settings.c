@@ -95,10 +95,10 @@ parse_sdkappid(const char *text, uint64_t *value)
 /*
  * Whether a check hook refuses a bad value, or keeps it: only someone
  * typing it (SET, ALTER SYSTEM, or ALTER ROLE/DATABASE ... SET being
- * validated) is told at once.  Refused at server start or at a reload, PostgreSQL would only
- * log it and keep the old value or the default (the china region!) in
- * force; kept, it makes every call raise an error that names it
- * (imcheck_resolve_config).  Configuration mistakes fail closed.
+ * validated) is told at once.  Refused at server start or at a reload,
+ * PostgreSQL would only log it and keep the old value or the default (the
+ * china region!) in force; kept, it makes every call raise an error that
+ * names it (imcheck_resolve_config).  Configuration mistakes fail closed.
  */
 static bool
 refuse_now(GucSource source)
@@ -134,13 +134,14 @@ check_sdkappid(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+#define IDENTIFIER_TOO_LONG "The identifier must be at most %d bytes long."
+
 static bool
 check_identifier(char **newval, void **extra, GucSource source)
 {
 	if (*newval == NULL || strlen(*newval) <= USERSIG_MAX_IDENTIFIER || !refuse_now(source))
 		return true;
-	GUC_check_errdetail("The identifier must be at most %d bytes long.",
-						USERSIG_MAX_IDENTIFIER);
+	GUC_check_errdetail(IDENTIFIER_TOO_LONG, USERSIG_MAX_IDENTIFIER);
 	return false;
 }
 
@@ -407,8 +408,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"imcheck.identifier\" is too long"),
-				 errdetail("The identifier must be at most %d bytes long.",
-						   USERSIG_MAX_IDENTIFIER)));
+				 errdetail(IDENTIFIER_TOO_LONG, USERSIG_MAX_IDENTIFIER)));
 
 	if (endpoint_setting != NULL && *endpoint_setting != '\0')
 	{

@@ -12,6 +12,9 @@ import sys
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
+from test_reliability import FAILURES, report  # noqa: E402
+
 IMSIM = os.environ["DBA_IMSIM"]
 TMP = os.environ["DBA_TMP"]
 KEY = os.environ["DBA_KEY"]
@@ -19,15 +22,6 @@ DATA = os.environ["DBA_DATA"]
 MISTAKE = os.path.join(TMP, "mistake.conf")
 KEY_FILE = os.path.join(TMP, "imcheck.key")
 SERVER_LOG = os.path.join(TMP, "server.log")
-FAILED = []
-
-
-def report(name, ok, detail=""):
-    if ok:
-        print(f"ok - {name}" + (f" ({detail})" if detail else ""), flush=True)
-    else:
-        FAILED.append(name)
-        print(f"not ok - {name}: {detail}", flush=True)
 
 
 def psql(*sql, env=None, timeout=120):
@@ -348,7 +342,7 @@ def main():
             fn()
         except Exception as e:      # a broken harness is a failure too
             report(fn.__name__, False, f"{type(e).__name__}: {e}")
-    return 1 if FAILED else 0
+    return 1 if FAILURES else 0
 
 
 if __name__ == "__main__":
