@@ -92,6 +92,13 @@ SELECT * FROM im_account_check(ARRAY['a1']);
 RESET imcheck.sdkappid;
 SET imcheck.endpoint = 'ftp://127.0.0.1:1';
 SET imcheck.endpoint = 'http://127.0.0.1:1/?x=1';
+SET imcheck.endpoint = 'http://127.0.0.1:1, ftp://127.0.0.1:2';
+SET imcheck.endpoint = 'http://127.0.0.1:1,,http://127.0.0.1:2';
+SET imcheck.endpoint = 'http://a:1,http://a:2,http://a:3,http://a:4,http://a:5,http://a:6,http://a:7,http://a:8,http://a:9';
+-- a proxy's value is never quoted back: it may hold a password
+SET imcheck.proxy = 'https://user:s3cret@127.0.0.1:3128';
+SET imcheck.proxy = 'http://user:s3cret@127.0.0.1';
+SET imcheck.proxy = 'http://user:s3cret@127.0.0.1:3128/path';
 SELECT calls();
 
 -- transient failures that recover: every row right, no error
@@ -158,6 +165,17 @@ SET imcheck.max_retries = 1;
 SET imcheck.endpoint = 'http://127.0.0.1:9';
 SELECT * FROM im_account_check(ARRAY['z1']);
 SELECT user_id, result_code, account_status FROM im_account_check(ARRAY['z1'], false);
+-- ... and a proxy that is down
+RESET imcheck.endpoint;
+SET imcheck.proxy = 'http://user:s3cret@127.0.0.1:9';
+SELECT * FROM error_of($$SELECT * FROM im_account_check(ARRAY['z1'])$$);
+RESET imcheck.proxy;
+-- a first base URL that refuses connections: calls fail over to the next
+SELECT imcheck_reset_stats();
+SELECT set_config('imcheck.endpoint', 'http://127.0.0.1:9, ' || current_setting('imcheck.endpoint'), false) IS NOT NULL AS two_endpoints;
+SELECT user_id, account_status FROM im_account_check(ARRAY['f1', 'f2', 'f1']);
+SELECT value >= 1 AS failed_over FROM imcheck_stats WHERE name = 'failovers';
+SELECT value AS failed_calls FROM imcheck_stats WHERE name = 'failed_calls';
 RESET imcheck.endpoint;
 RESET imcheck.max_retries;
 RESET imcheck.max_concurrency;

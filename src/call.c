@@ -82,7 +82,8 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	if (protocol_build_request(call->ids, call->id_lens, call->n_ids, &call->request) != 0)
 		out_of_memory();
 	/* a fresh 32-bit random per call, as the API asks */
-	call->url = psprintf("%s%u", cfg->url_prefix, pg_prng_uint32(&pg_global_prng_state));
+	call->url = psprintf("%s%s%u", cfg->base_urls[call->endpoint], cfg->url_query,
+						 pg_prng_uint32(&pg_global_prng_state));
 
 	call->easy = e = curl_easy_init();
 	if (e == NULL)
@@ -113,9 +114,31 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
 		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
 	}
-	/* proxies from the server's environment must not see the UserSig */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	/*
+	 * Through imcheck.proxy, always in a tunnel: the proxy never sees a
+	 * request (its URL holds the UserSig), not even to an http:// endpoint.
+	 * No proxy from the server's environment: "" turns them all off, and
+	 * an empty no-proxy list ignores no_proxy.
+	 */
+	if (cfg->proxy != NULL)
+	{
+		curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
+		curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
+	else
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+
+	/*
+	 * HTTP/2 where the server offers it in the TLS handshake (ALPN): many
+	 * calls then share one connection, which saves handshakes at long
+	 * round trips.  A call waits for a connection being made to learn
+	 * whether it can share it, rather than open one more.  Otherwise
+	 * HTTP/1.1 with keep-alive, one call per connection at a time.
+	 */
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	/* every socket goes through connections.c (its checks before reuse) */
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, connections_open_socket);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, connections_close_socket);
@@ -194,6 +217,42 @@ transport_text(const imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 	return safe ? safe : pstrdup(curl_easy_strerror(rc));
 }
 
+/*
+ * Whether the call failed at the proxy: it could not be reached, or it
+ * refused the tunnel (with an HTTP status, e.g. 403 for a port it does not
+ * allow, or 502 when it cannot reach the API's host itself).
+ */
+static bool
+proxy_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg,
+			  call_outcome *out)
+{
+	long		tunnel_status = 0;
+
+	curl_easy_getinfo(call->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel_status);
+	if (tunnel_status >= 300)
+	{
+		*out = outcome_no_answer(IMCHECK_CODE_PROXY_REFUSED, RETRY_CONNECTION,
+								 psprintf("the proxy at %s refused the tunnel with HTTP status %ld%s",
+										  cfg->proxy_shown, tunnel_status,
+										  tunnel_status == 401 || tunnel_status == 407
+										  ? " (the user name and password in \"imcheck.proxy\" are missing or wrong)"
+										  : ""));
+		/* the proxy may not reach this host, and reach the next */
+		out->unreachable = true;
+		return true;
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT ||
+		(rc == CURLE_RECV_ERROR && tunnel_status == 0 && call->answer.len == 0 &&
+		 strstr(call->errbuf, "CONNECT") != NULL))
+	{
+		*out = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
+								 transport_text(call, rc, cfg));
+		out->proxy_failed = true;
+		return true;
+	}
+	return false;
+}
+
 call_result
 call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 {
@@ -212,6 +271,8 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		r.body_len = call->answer.len;
 		return r;
 	}
+	if (cfg->proxy != NULL && proxy_failure(call, rc, cfg, &r.failure))
+		return r;
 	if (call->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED)
 	{
 		r.failure = outcome_no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,
@@ -225,6 +286,7 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		case CURLE_COULDNT_CONNECT:
 			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
 										  transport_text(call, rc, cfg));
+			r.failure.unreachable = true;
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			r.failure = outcome_no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
@@ -255,10 +317,15 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		case CURLE_SSL_ISSUER_ERROR:
 		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 		case CURLE_SSL_CRL_BADFILE:
-			/* configuration, or a certificate we must not trust */
+			/*
+			 * Configuration, or a certificate we must not trust: a DNS
+			 * answer hijacked to another server, say, so another base URL
+			 * may do.
+			 */
 			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
 										  transport_text(call, rc, cfg));
 			r.failure.verdict = VERDICT_FATAL;
+			r.failure.unreachable = rc == CURLE_PEER_FAILED_VERIFICATION;
 			break;
 		default:
 			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
@@ -271,6 +338,7 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 			 */
 			if (rc == CURLE_SSL_CONNECT_ERROR && strstr(call->errbuf, "wrong version number"))
 				r.failure.verdict = VERDICT_FATAL;
+			r.failure.unreachable = rc == CURLE_SSL_CONNECT_ERROR;
 			break;
 	}
 	return r;

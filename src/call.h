@@ -29,6 +29,8 @@ typedef struct imcheck_call
 	/* what the engine asks */
 	uint32		batch;
 	int			attempt;		/* 0 for the first try */
+	int			endpoint;		/* which of the base URLs it goes to */
+	int			failovers;		/* base URLs this attempt could not reach */
 	int			usersig_generation;
 	ratelimit_ticket ticket;	/* its place in the rate log */
 	int64_t		started_us;		/* when the engine started it */

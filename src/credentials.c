@@ -250,13 +250,13 @@ escaped(const char *s)
 }
 
 static void
-build_url_prefix(imcheck_config *cfg, const char *usersig)
+build_url_query(imcheck_config *cfg, const char *usersig)
 {
 	cfg->usersig = pstrdup(usersig);
 	cfg->usersig_escaped = escaped(usersig);
-	cfg->url_prefix = psprintf("%s" ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
-							   cfg->base_url, imcheck_sdkappid_setting,
-							   escaped(imcheck_identifier_setting), cfg->usersig_escaped);
+	cfg->url_query = psprintf(ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
+							  imcheck_sdkappid_setting,
+							  escaped(imcheck_identifier_setting), cfg->usersig_escaped);
 }
 
 void
@@ -289,7 +289,7 @@ imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("none of \"imcheck.secret_key\", \"imcheck.secret_key_file\" and \"imcheck.usersig\" is set"),
 				 errhint("Set \"imcheck.secret_key_file\" (or \"imcheck.secret_key\") in postgresql.conf.")));
-	build_url_prefix(cfg, usersig);
+	build_url_query(cfg, usersig);
 }
 
 bool
@@ -302,7 +302,7 @@ imcheck_renew_usersig(imcheck_config *cfg)
 	key = configured_secret_key();
 	if (key == NULL)
 		return false;
-	build_url_prefix(cfg, generated_usersig(key, imcheck_checked_sdkappid(), true));
+	build_url_query(cfg, generated_usersig(key, imcheck_checked_sdkappid(), true));
 	explicit_bzero(key, strlen(key));
 	pfree(key);
 	return true;

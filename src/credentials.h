@@ -16,7 +16,7 @@ extern void imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid);
 
 /*
  * After the service said the UserSig expired (70001): drops the cached
- * UserSig, generates a fresh one and rebuilds cfg->url_prefix.  Returns
+ * UserSig, generates a fresh one and rebuilds cfg->url_query.  Returns
  * false when the UserSig is static and cannot be renewed.
  */
 extern bool imcheck_renew_usersig(imcheck_config *cfg);

@@ -32,6 +32,7 @@
 #include "connections.h"
 #include "credentials.h"
 #include "engine.h"
+#include "failover.h"
 #include "pacing.h"
 #include "ratelimit.h"
 #include "stats.h"
@@ -68,6 +69,7 @@ typedef struct pending_retry
 {
 	uint32		batch;
 	int			attempt;
+	int			failovers;		/* base URLs this attempt could not reach */
 	int64		not_before_us;
 } pending_retry;
 
@@ -174,6 +176,7 @@ imcheck_engine_reset(void)
 	engine.n_sockets = 0;
 	engine.sockets_changed = true;
 	engine.timer_at_us = INT64_MAX;
+	failover_reset();
 	pacing_forget_round_trip();	/* another endpoint: another round trip */
 }
 
@@ -262,9 +265,13 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 	rs->batches_done++;
 }
 
-/* Queues a batch to go again (as try number attempt, no sooner than not_before_us). */
+/*
+ * Queues a batch to go again, as try number attempt after failovers base
+ * URLs it could not reach, no sooner than not_before_us.
+ */
 static void
-queue_retry(run_state *rs, uint32 batch, int attempt, int64 not_before_us)
+queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
+			int64 not_before_us)
 {
 	if (rs->n_retries == rs->retries_cap)
 	{
@@ -273,6 +280,7 @@ queue_retry(run_state *rs, uint32 batch, int attempt, int64 not_before_us)
 	}
 	rs->retries[rs->n_retries].batch = batch;
 	rs->retries[rs->n_retries].attempt = attempt;
+	rs->retries[rs->n_retries].failovers = failovers;
 	rs->retries[rs->n_retries].not_before_us = not_before_us;
 	rs->n_retries++;
 }
@@ -286,13 +294,27 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	uint32		batch = call->batch;
 	uint32		n_ids = call->n_ids;
 	int			attempt = call->attempt;
+	int			endpoint = call->endpoint;
+	int			failovers = call->failovers;
 	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
 	imcheck_job *job = rs->job;
 
 	forget_call(rs, call);
-	if (out.code != IMCHECK_CODE_CONNECT_FAILED)
+	out.base_url = rs->cfg->base_urls[endpoint];
+	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
 		rs->answered_once[batch / 8] |= (bits8) (1 << (batch % 8));
+
+	/* no way to the API there: the next base URL at once, if one is left */
+	if (out.unreachable && failovers + 1 < rs->cfg->n_endpoints)
+	{
+		failover_unreachable(rs->cfg, endpoint, &out);
+		imcheck_stats_call_finished(0, res.connects);
+		queue_retry(rs, batch, attempt, failovers + 1, monotonic_us());
+		return;
+	}
+	if (out.unreachable)		/* at none of them: say why for each */
+		out.info = failover_reason(rs->cfg, endpoint, &out);
 	switch (out.verdict)
 	{
 		case VERDICT_DONE:
@@ -322,7 +344,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	imcheck_stats_retry(out.reason);
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
-	queue_retry(rs, batch, free_retry ? attempt : attempt + 1,
+	queue_retry(rs, batch, free_retry ? attempt : attempt + 1, 0,
 				monotonic_us() + pacing_backoff_us(&out, attempt));
 }
 
@@ -352,7 +374,7 @@ collect_finished(run_state *rs)
  */
 static bool
 next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
-		   int *retry_index, int64 *ready_at)
+		   int *failovers, int *retry_index, int64 *ready_at)
 {
 	int			best = -1;
 
@@ -371,6 +393,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 	{
 		*batch = rs->retries[best].batch;
 		*attempt = rs->retries[best].attempt;
+		*failovers = rs->retries[best].failovers;
 		*retry_index = best;
 		return true;
 	}
@@ -378,6 +401,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 	{
 		*batch = rs->next_fresh;
 		*attempt = 0;
+		*failovers = 0;
 		*retry_index = -1;
 		return true;
 	}
@@ -386,7 +410,8 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 
 /* Starts a call for batch, recorded in the rate log as ticket. */
 static void
-start_call(run_state *rs, uint32 batch, int attempt, ratelimit_ticket ticket)
+start_call(run_state *rs, uint32 batch, int attempt, int failovers,
+		   ratelimit_ticket ticket)
 {
 	imcheck_job *job = rs->job;
 	uint32		first = first_of_batch(rs, batch);
@@ -405,6 +430,8 @@ start_call(run_state *rs, uint32 batch, int attempt, ratelimit_ticket ticket)
 	call->n_ids = count;
 	call->batch = batch;
 	call->attempt = attempt;
+	call->endpoint = failover_current();
+	call->failovers = failovers;
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
 	call->started_us = monotonic_us();
@@ -442,13 +469,14 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	{
 		uint32		batch;
 		int			attempt;
+		int			failovers;
 		int			retry_index;
 		int64		ready_at;
 		int64		wait;
 		int64_t		started;
 		ratelimit_ticket ticket;
 
-		if (!next_batch(rs, now, &batch, &attempt, &retry_index, &ready_at))
+		if (!next_batch(rs, now, &batch, &attempt, &failovers, &retry_index, &ready_at))
 		{
 			wake_at = Min(wake_at, ready_at);
 			break;
@@ -474,7 +502,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			connections_drop_unsolicited(socket_in_use);
 			idle_checked = true;
 		}
-		start_call(rs, batch, attempt, ticket);
+		start_call(rs, batch, attempt, failovers, ticket);
 	}
 	return wake_at;
 }
@@ -582,6 +610,7 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	if (job->n == 0)
 		return;
 	ensure_multi();
+	failover_statement_starts(cfg);
 	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
 	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,

@@ -211,21 +211,31 @@ fatal_hint(int32 code, const imcheck_config *cfg)
 
 #define RAISE_ON_ERROR_HINT "Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
 
+/* Where the call went, for hints: its base URL, or all of them. */
+static const char *
+destination(const call_outcome *out, const imcheck_config *cfg)
+{
+	return out->base_url ? out->base_url : cfg->endpoints_shown;
+}
+
+#define PROXY_HINT "Check \"imcheck.proxy\" (calls go through %s), and that it runs and lets calls through to %s."
+
 void
 outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 {
 	const char *hint;
+	const char *where = destination(out, cfg);
 
 	if (!out->from_api)
 		ereport(ERROR,
 				(errcode(out->sqlstate),
 				 errmsg("could not call the IM API"),
 				 errdetail_internal("imcheck code %d: %s", out->code, out->info),
-				 cfg->plain_http
+				 strncasecmp(where, "http://", 7) == 0
 				 ? errhint("Check %s (calls go to %s), and that the server speaks plain HTTP.",
-						   cfg->base_url_setting, cfg->base_url)
+						   cfg->base_url_setting, where)
 				 : errhint("Check %s (calls go to %s), \"imcheck.ca_file\", and that the server speaks HTTPS.",
-						   cfg->base_url_setting, cfg->base_url)));
+						   cfg->base_url_setting, where)));
 	hint = fatal_hint(out->code, cfg);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
@@ -241,18 +251,29 @@ outcome_raise_call_failed(const call_outcome *out, int attempts,
 						  bool others_answered)
 {
 	const char *hint = NULL;
+	const char *where = destination(out, cfg);
+	bool		at_proxy = out->proxy_failed || out->code == IMCHECK_CODE_PROXY_REFUSED;
 
 	/* the rows of the other calls are worth having only if there are some */
 	if (others_answered)
 		hint = RAISE_ON_ERROR_HINT;
+	else if (at_proxy)
+		hint = psprintf(PROXY_HINT, cfg->proxy_shown, cfg->endpoints_shown);
+	else if (never_connected && cfg->n_endpoints > 1)
+		hint = psprintf("None of the servers at %s accepts connections: check %s, and that the servers run.",
+						cfg->endpoints_shown, cfg->base_url_setting);
 	else if (never_connected)
 		hint = psprintf("The server at %s refuses connections: check %s, and that the server runs.",
-						cfg->base_url, cfg->base_url_setting);
+						where, cfg->base_url_setting);
 	else if (!out->from_api)
-		hint = psprintf("Check %s: calls go to %s.", cfg->base_url_setting, cfg->base_url);
+		hint = psprintf("Check %s: calls go to %s.", cfg->base_url_setting, where);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
-			 never_connected
+			 never_connected && at_proxy
+			 ? errmsg_plural("could not reach the IM API through the proxy in %d attempt",
+							 "could not reach the IM API through the proxy in %d attempts",
+							 attempts, attempts)
+			 : never_connected
 			 ? errmsg_plural("could not connect to the IM API in %d attempt",
 							 "could not connect to the IM API in %d attempts",
 							 attempts, attempts)

@@ -22,6 +22,7 @@
 #define IMCHECK_CODE_MISMATCH			(-5)	/* answer does not match the UserIDs asked */
 #define IMCHECK_CODE_TOO_LARGE			(-6)	/* answer larger than the cap */
 #define IMCHECK_CODE_TRANSPORT			(-7)	/* any other transport failure */
+#define IMCHECK_CODE_PROXY_REFUSED		(-8)	/* the proxy refused the tunnel */
 /* HTTP status other than 200: -status, e.g. -502 */
 
 /* Why a call was repeated, for statistics. */
@@ -57,6 +58,11 @@ typedef struct call_outcome
 	bool		from_api;		/* code is the API's ErrorCode */
 	bool		usersig_expired;	/* 70001: the engine may renew the UserSig */
 	int			sqlstate;		/* what raising it says happened */
+	bool		unreachable;	/* no way to the API at this base URL (DNS,
+								 * TCP, TLS, the proxy's tunnel): another
+								 * base URL may do */
+	bool		proxy_failed;	/* the proxy could not be reached */
+	const char *base_url;		/* where the call went, for hints */
 } call_outcome;
 
 /* A call the API answered with ActionStatus FAIL (info: safe to show). */

@@ -62,6 +62,14 @@ imcheck_redact(const imcheck_config *cfg, const char *text)
 	redact_all(&a, text, cfg->usersig ? cfg->usersig : "");
 	initStringInfo(&b);
 	redact_all(&b, a.data, cfg->usersig_escaped ? cfg->usersig_escaped : "");
+	/* the proxy's password */
+	if (cfg->proxy_password && *cfg->proxy_password)
+	{
+		resetStringInfo(&a);
+		redact_all(&a, b.data, cfg->proxy_password);
+		resetStringInfo(&b);
+		redact_all(&b, a.data, cfg->proxy_password_decoded ? cfg->proxy_password_decoded : "");
+	}
 
 	/*
 	 * A request's query string (it names the app, the admin and a UserSig,

@@ -13,8 +13,6 @@
 
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
@@ -25,24 +23,8 @@
 
 #include "settings.h"
 #include "credentials.h"
+#include "endpoints.h"
 #include "usersig.h"
-
-/* The API's domain in each region (doc/api.md). */
-static const struct
-{
-	const char *name;
-	const char *domain;
-}			regions[] =
-{
-	{"china", "console.tim.qq.com"},
-	{"singapore", "adminapisgp.im.qcloud.com"},
-	{"seoul", "adminapikr.im.qcloud.com"},
-	{"frankfurt", "adminapiger.im.qcloud.com"},
-	{"mumbai", "adminapiind.im.qcloud.com"},
-	{"silicon_valley", "adminapiusa.im.qcloud.com"},
-	{"jakarta", "adminapiidn.im.qcloud.com"},
-	{"tokyo", "adminapijpn.im.qcloud.com"},
-};
 
 char	   *imcheck_sdkappid_setting = NULL;
 char	   *imcheck_identifier_setting = NULL;
@@ -52,6 +34,7 @@ char	   *imcheck_usersig_setting = NULL;
 int			imcheck_usersig_ttl_setting = 86400;
 static char *region_setting = NULL;
 static char *endpoint_setting = NULL;
+static char *proxy_setting = NULL;
 static char *ca_file_setting = NULL;
 static int	timeout_setting = 10000;
 static int	max_retries_setting = 3;
@@ -145,80 +128,13 @@ check_identifier(char **newval, void **extra, GucSource source)
 	return false;
 }
 
-/* The domain of the named region, or NULL. */
-static const char *
-region_domain(const char *name)
-{
-	for (int i = 0; i < lengthof(regions); i++)
-		if (pg_strcasecmp(regions[i].name, name) == 0)
-			return regions[i].domain;
-	return NULL;
-}
-
-#define REGION_LIST "china, singapore, seoul, frankfurt, mumbai, silicon_valley, jakarta, tokyo"
-
 static bool
 check_region(char **newval, void **extra, GucSource source)
 {
-	if (*newval == NULL || region_domain(*newval) != NULL || !refuse_now(source))
+	if (*newval == NULL || endpoints_region_known(*newval) || !refuse_now(source))
 		return true;
 	GUC_check_errdetail("The regions are " REGION_LIST ".");
 	return false;
-}
-
-/* Whether the parsed URL has the part; frees what curl allocated for it. */
-static bool
-url_has_part(CURLU *h, CURLUPart which)
-{
-	char	   *part = NULL;
-	bool		has = curl_url_get(h, which, &part, 0) == CURLUE_OK && part != NULL;
-
-	curl_free(part);
-	return has;
-}
-
-/* Whether the parsed URL's scheme is http or https. */
-static bool
-url_is_http(CURLU *h)
-{
-	char	   *scheme = NULL;
-	bool		ok = curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-		scheme != NULL &&
-		(strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0);
-
-	curl_free(scheme);
-	return ok;
-}
-
-/*
- * Checks that an endpoint is an http(s) base URL without credentials,
- * query or fragment.  On failure returns a message (not including the URL).
- * Runs for every statement: nothing may be left allocated.
- */
-static const char *
-endpoint_problem(const char *url)
-{
-	CURLU	   *h = curl_url();
-	const char *problem = NULL;
-
-	if (h == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK)
-		problem = "It is not a valid URL.";
-	else if (!url_is_http(h) ||
-			 (strncasecmp(url, "http://", 7) != 0 &&
-			  strncasecmp(url, "https://", 8) != 0))
-		problem = "Only http:// and https:// URLs are allowed.";
-	else if (url_has_part(h, CURLUPART_USER) || url_has_part(h, CURLUPART_PASSWORD))
-		problem = "The URL must not contain a user name or password.";
-	else if (url_has_part(h, CURLUPART_QUERY))
-		problem = "The URL must not contain a query string.";
-	else if (url_has_part(h, CURLUPART_FRAGMENT))
-		problem = "The URL must not contain a fragment.";
-	curl_url_cleanup(h);
-	return problem;
 }
 
 static bool
@@ -228,9 +144,25 @@ check_endpoint(char **newval, void **extra, GucSource source)
 
 	if (*newval == NULL || **newval == '\0' || !refuse_now(source))
 		return true;
-	problem = endpoint_problem(*newval);
+	problem = endpoints_list_problem(*newval);
 	if (problem == NULL)
 		return true;
+	GUC_check_errdetail("%s", problem);
+	return false;
+}
+
+static bool
+check_proxy(char **newval, void **extra, GucSource source)
+{
+	const char *problem;
+
+	if (*newval == NULL || **newval == '\0' || !refuse_now(source))
+		return true;
+	problem = endpoints_proxy_problem(*newval);
+	if (problem == NULL)
+		return true;
+	/* PostgreSQL's own message would quote the value, a password perhaps */
+	GUC_check_errmsg("invalid value for parameter \"imcheck.proxy\"");
 	GUC_check_errdetail("%s", problem);
 	return false;
 }
@@ -319,11 +251,17 @@ imcheck_define_settings(void)
 							   PGC_SUSET, 0,
 							   check_region, NULL, NULL);
 	DefineCustomStringVariable("imcheck.endpoint",
-							   gettext_noop("Base URL of the API, overriding imcheck.region."),
-							   gettext_noop("For example https://proxy.example.com or http://127.0.0.1:8080."),
+							   gettext_noop("Base URLs of the API, separated by commas, overriding imcheck.region."),
+							   gettext_noop("A call that cannot connect to one tries the next.  For example https://gateway.example.com or http://127.0.0.1:8080."),
 							   &endpoint_setting, "",
 							   PGC_SUSET, 0,
 							   check_endpoint, NULL, NULL);
+	DefineCustomStringVariable("imcheck.proxy",
+							   gettext_noop("HTTP proxy that calls go through, as http://[user:password@]host:port; empty means direct."),
+							   gettext_noop("Calls go through a CONNECT tunnel.  The server's proxy environment variables are never used.  Only superusers can read it."),
+							   &proxy_setting, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   check_proxy, NULL, NULL);
 	DefineCustomStringVariable("imcheck.ca_file",
 							   gettext_noop("File of CA certificates to verify the API's TLS certificate."),
 							   gettext_noop("Empty means the system's CA certificates."),
@@ -410,36 +348,7 @@ imcheck_resolve_config(imcheck_config *cfg)
 				 errmsg("\"imcheck.identifier\" is too long"),
 				 errdetail(IDENTIFIER_TOO_LONG, USERSIG_MAX_IDENTIFIER)));
 
-	if (endpoint_setting != NULL && *endpoint_setting != '\0')
-	{
-		const char *problem = endpoint_problem(endpoint_setting);
-		size_t		len;
-
-		if (problem != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"imcheck.endpoint\" is not a valid base URL"),
-					 errdetail("%s", problem)));
-		cfg->base_url = pstrdup(endpoint_setting);
-		cfg->base_url_setting = "\"imcheck.endpoint\"";
-		len = strlen(cfg->base_url);
-		while (len > 0 && cfg->base_url[len - 1] == '/')
-			cfg->base_url[--len] = '\0';
-		cfg->plain_http = strncasecmp(cfg->base_url, "http://", 7) == 0;
-	}
-	else
-	{
-		const char *domain = region_domain(region_setting ? region_setting : "");
-
-		if (domain == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"imcheck.region\" is not a region of the API: \"%s\"",
-							region_setting ? region_setting : ""),
-					 errdetail("The regions are " REGION_LIST ".")));
-		cfg->base_url = psprintf("https://%s", domain);
-		cfg->base_url_setting = "\"imcheck.region\"";
-	}
+	endpoints_resolve(cfg, endpoint_setting, region_setting, proxy_setting);
 
 	if (ca_file_setting != NULL && *ca_file_setting != '\0')
 	{
@@ -456,8 +365,12 @@ imcheck_resolve_config(imcheck_config *cfg)
 
 	/* ... and the app, the admin, the endpoint */
 	cfg->fingerprint = hash_combine(cfg->fingerprint,
-									hash_bytes((const unsigned char *) cfg->base_url,
-											   (int) strlen(cfg->base_url)));
+									hash_bytes((const unsigned char *) cfg->endpoints_shown,
+											   (int) strlen(cfg->endpoints_shown)));
+	if (cfg->proxy)
+		cfg->fingerprint = hash_combine(cfg->fingerprint,
+										hash_bytes((const unsigned char *) cfg->proxy,
+												   (int) strlen(cfg->proxy)));
 	cfg->fingerprint = hash_combine(cfg->fingerprint,
 									hash_bytes((const unsigned char *) imcheck_identifier_setting,
 											   (int) strlen(imcheck_identifier_setting)));

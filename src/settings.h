@@ -12,17 +12,26 @@
  * the settings before any call is made.  Strings are palloc'd in the
  * caller's memory context.
  */
+/* the most base URLs imcheck.endpoint may list */
+#define IMCHECK_MAX_ENDPOINTS 8
+
 typedef struct imcheck_config
 {
-	char	   *base_url;		/* scheme://host[:port][/prefix], no slash at end */
-	const char *base_url_setting;	/* the setting it came from, quoted */
-	char	   *url_prefix;		/* full URL up to and including "random=" */
+	/* scheme://host[:port][/prefix], no slash at the end; tried in order */
+	char	   *base_urls[IMCHECK_MAX_ENDPOINTS];
+	int			n_endpoints;
+	char	   *endpoints_shown;	/* the base URLs, for messages */
+	const char *base_url_setting;	/* the setting they came from, quoted */
+	char	   *url_query;		/* path and query, up to and including "random=" */
+	char	   *proxy;			/* NULL: direct; may hold a password: never shown */
+	char	   *proxy_shown;	/* http://host:port of the proxy */
+	char	   *proxy_password; /* as written in imcheck.proxy, or NULL */
+	char	   *proxy_password_decoded;
 	char	   *usersig;		/* the UserSig in use, and URL-escaped: never */
 	char	   *usersig_escaped;	/* to be shown (see imcheck_redact) */
 	bool		usersig_from_key;	/* generated from imcheck.secret_key */
 	const char *credential_source;	/* the setting (and file) it came from, quoted */
 	char	   *ca_file;		/* NULL: system CAs */
-	bool		plain_http;		/* the endpoint is http:// */
 	int			timeout_ms;
 	int			max_retries;
 	int			rate_limit;		/* calls per second, 0 = unlimited */

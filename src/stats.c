@@ -40,13 +40,15 @@ typedef enum counter
 	COUNTER_FAILED_CALLS,
 	COUNTER_RATE_WAIT_US,		/* shown in ms */
 	COUNTER_CONNECTIONS,
+	COUNTER_FAILOVERS,
 	COUNTER_RETRIES,			/* + imcheck_retry_reason */
 	COUNTERS = COUNTER_RETRIES + IMCHECK_RETRY_REASONS
 } counter;
 
 /* imcheck_stats()'s names, in its order (the retries come after user_ids) */
 static const char *const counter_names[COUNTER_RETRIES] = {
-	"checks", "calls", "user_ids", "failed_calls", "rate_wait_ms", "connections_opened"
+	"checks", "calls", "user_ids", "failed_calls", "rate_wait_ms", "connections_opened",
+	"failovers"
 };
 
 typedef struct shared_stats
@@ -189,6 +191,12 @@ imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 		my_progress->in_flight--;
 		my_progress->ids_done += ids_done;
 	}
+}
+
+void
+imcheck_stats_failover(void)
+{
+	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_FAILOVERS], 1);
 }
 
 void
