@@ -296,6 +296,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	int			attempt = call->attempt;
 	int			endpoint = call->endpoint;
 	int			failovers = call->failovers;
+	ratelimit_ticket ticket = call->ticket;
 	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
 	imcheck_job *job = rs->job;
@@ -333,6 +334,9 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 			break;
 	}
 
+	/* the app's quota is spent: other servers use it too, so slow down */
+	if (out.reason == RETRY_API_RATE_LIMITED && ratelimit_refused(rs->cfg->rate_limit, ticket))
+		imcheck_stats_rate_reduction();
 	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
 	free_retry = out.reason == RETRY_USERSIG_RENEWED;
 	if (!free_retry && attempt >= rs->cfg->max_retries)
@@ -345,7 +349,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
 	queue_retry(rs, batch, free_retry ? attempt : attempt + 1, 0,
-				monotonic_us() + pacing_backoff_us(&out, attempt));
+				monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
 }
 
 /* Ends every call whose transfer libcurl has finished. */

@@ -63,15 +63,21 @@ pacing_forget_round_trip(void)
 }
 
 int64
-pacing_backoff_us(const call_outcome *out, int attempt)
+pacing_backoff_us(const imcheck_config *cfg, const call_outcome *out, int attempt)
 {
 	int64		base_ms;
 	int64		ms;
 
 	if (out->reason == RETRY_USERSIG_RENEWED)
 		return 0;
-	base_ms = out->reason == RETRY_API_RATE_LIMITED ? BACKOFF_RATE_LIMITED_MS
-		: BACKOFF_BASE_MS;
+
+	/*
+	 * A rate-limit answer under imcheck.rate_limit has cut the rate the
+	 * calls start at (ratelimit.c), which spaces them out: the retry needs
+	 * no long wait of its own.  Without a limit, the wait is all there is.
+	 */
+	base_ms = out->reason == RETRY_API_RATE_LIMITED && cfg->rate_limit <= 0
+		? BACKOFF_RATE_LIMITED_MS : BACKOFF_BASE_MS;
 	ms = base_ms << Min(attempt, 10);
 	ms = Min(ms, BACKOFF_CAP_MS);
 	/* jitter between half and all of it, so retries don't come in waves */

@@ -28,6 +28,7 @@ extern void pacing_answered(int64 took_us);
 extern void pacing_forget_round_trip(void);
 
 /* How long a failed call waits before its attempt + 1. */
-extern int64 pacing_backoff_us(const call_outcome *out, int attempt);
+extern int64 pacing_backoff_us(const imcheck_config *cfg, const call_outcome *out,
+								int attempt);
 
 #endif							/* IMCHECK_PACING_H */

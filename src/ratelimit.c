@@ -1,10 +1,34 @@
 /*
- * ratelimit.c - sliding-window pacing of API calls (see ratelimit.h).
+ * ratelimit.c - pacing of API calls (see ratelimit.h).
  *
  * The log is a ring of the last RATELIMIT_MAX_RATE call starts.  A session
  * with limit R looks at the R-th most recent start, so sessions with
  * different limits can share one log.  Times are CLOCK_MONOTONIC, which is
  * the same clock in every process of the machine.
+ *
+ * The rate the log allows adapts to the API's rate-limit answers, as TCP
+ * adapts to congestion, because the quota is the app's and this cluster is
+ * not its only user (doc/architecture.md, "Several servers on one app"):
+ *
+ *   - a refusal of a call started since the last cut cuts the allowed rate
+ *     to 90% of the calls this cluster started in the window before the
+ *     refused one, which is about its share of what the service let
+ *     through (of the allowed rate, if that was lower; to no less than
+ *     45% of the allowed rate at once);
+ *   - refusals of calls started before the cut say nothing new: the cut
+ *     already answers them (so the rate is cut once per round trip);
+ *   - the allowed rate then grows back, by 1% of the limit a second and
+ *     faster as time passes without a refusal, up to the limit: several
+ *     clusters probe their shares slowly, each refused once every few
+ *     seconds, and a lone one is back at the limit within seconds of the
+ *     others stopping.
+ *
+ * Calls start evenly spaced at the allowed rate, after a burst of a quarter
+ * of it (a small check needs no wait).  Bursts of a whole budget would be
+ * safe for one cluster, but with several they arrive together, fill the
+ * service's window and are refused before any cluster hears of it; evenly
+ * spaced, the clusters' calls overrun it by about the calls in flight when
+ * the first refusal comes back, once, when they start together.
  */
 #include "postgres.h"
 
@@ -19,10 +43,37 @@
 /* the gap kept between two call starts, when the rate allows it */
 #define MAX_START_GAP_US 2000
 
+/*
+ * Calls that may start at once before the even spacing applies: a quarter
+ * of the rate, and at least this many.
+ */
+#define BURST_CALLS 10
+
+/*
+ * A cut keeps this much of the cluster's recent calls, and of at least half
+ * the allowed rate: a cluster that started less than a window ago has few
+ * calls in it.
+ */
+#define CUT_KEEP 0.9
+
+/*
+ * The allowed rate grows by this fraction of the limit each second, and
+ * faster the longer no refusal came: 1% a second probes slowly near the
+ * rate that was refused, and the square term brings a lone cluster back
+ * from half the limit within ten seconds after the others stopped.
+ */
+#define GROWTH_PER_SECOND 0.01
+#define GROWTH_PER_SECOND_SQUARED 0.005
+
 typedef struct call_log
 {
 	slock_t		mutex;			/* used only when shared */
 	uint64_t	count;			/* calls recorded; next slot = count % MAX */
+	int64_t		next_start_us;	/* when the even spacing allows the next call */
+	/* the adaptive rate: allowed_at_cut at cut_at_us, growing since */
+	int64_t		cut_at_us;		/* 0: never cut, the limit applies */
+	double		allowed_at_cut; /* calls per window */
+	uint64_t	calls_before_cut;	/* calls with a smaller ticket started before it */
 	int64_t		starts[RATELIMIT_MAX_RATE];
 } call_log;
 
@@ -68,6 +119,21 @@ ratelimit_monotonic_us(void)
 	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The calls per window the log allows now, for a limit of rate. */
+static int
+allowed_rate(const call_log *log, int rate, int64_t now_us)
+{
+	double		since;
+	double		allowed;
+
+	if (log->cut_at_us == 0)
+		return rate;
+	since = (double) (now_us - log->cut_at_us) / 1000000.0;
+	allowed = log->allowed_at_cut +
+		rate * (GROWTH_PER_SECOND * since + GROWTH_PER_SECOND_SQUARED * since * since);
+	return allowed >= rate ? rate : Max(1, (int) allowed);
+}
+
 int64_t
 ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 {
@@ -94,6 +160,7 @@ ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 	 */
 	now_us = ratelimit_monotonic_us();
 	*start_us = now_us;
+	rate = allowed_rate(log, rate, now_us);
 	if (log->count >= (uint64_t) rate)
 	{
 		/* the rate-th most recent start must be a window ago */
@@ -105,9 +172,8 @@ ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 	if (wait == 0 && log->count > 0)
 	{
 		/*
-		 * Keep a small gap between starts.  The window lets a whole
-		 * budget go at once, and the log then repeats that pattern a window
-		 * later; calls that start together also arrive together, and the
+		 * Keep a small gap between starts, in a burst too.  Calls that
+		 * start together also arrive together, and the
 		 * service takes them one after another, so the last of a group can
 		 * land a little late, inside the next second.  A gap of a few
 		 * milliseconds (at most half the average spacing) costs nothing at
@@ -118,6 +184,16 @@ ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 
 		if (now_us - last < gap)
 			wait = last + gap - now_us;
+	}
+	if (wait == 0)
+	{
+		int64_t		spacing = RATELIMIT_WINDOW_US / rate;
+		int64_t		burst = spacing * Max(BURST_CALLS, rate / 4);
+
+		if (now_us < log->next_start_us - burst)
+			wait = log->next_start_us - burst - now_us;
+		else
+			log->next_start_us = Max(log->next_start_us, now_us) + spacing;
 	}
 	if (wait == 0)
 	{
@@ -158,4 +234,80 @@ ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us)
 	}
 	if (log == shared_log)
 		SpinLockRelease(&log->mutex);
+}
+
+/*
+ * How many calls of the log started in the window up to the start of the
+ * call with the given ticket (still in the log): starts never decrease
+ * along the log, so a binary search finds the first one inside it.
+ */
+static uint64_t
+calls_in_window_before(const call_log *log, ratelimit_ticket ticket)
+{
+	int64_t		since = log->starts[ticket % RATELIMIT_MAX_RATE] - RATELIMIT_WINDOW_US;
+	uint64_t	low = log->count > RATELIMIT_MAX_RATE ? log->count - RATELIMIT_MAX_RATE : 0;
+	uint64_t	high = ticket;
+
+	while (low < high)
+	{
+		uint64_t	mid = low + (high - low) / 2;
+
+		if (log->starts[mid % RATELIMIT_MAX_RATE] > since)
+			high = mid;
+		else
+			low = mid + 1;
+	}
+	return ticket + 1 - low;
+}
+
+bool
+ratelimit_refused(int rate, ratelimit_ticket ticket)
+{
+	call_log   *log;
+	bool		cut = false;
+
+	if (ticket == UINT64_MAX || rate <= 0)
+		return false;
+	if (rate > RATELIMIT_MAX_RATE)
+		rate = RATELIMIT_MAX_RATE;
+	log = the_log();
+	if (log == shared_log)
+		SpinLockAcquire(&log->mutex);
+	/* a call started before the last cut: the cut already answers it */
+	if (ticket >= log->calls_before_cut && ticket < log->count &&
+		ticket + RATELIMIT_MAX_RATE > log->count)
+	{
+		int64_t		now_us = ratelimit_monotonic_us();
+		double		recent = (double) calls_in_window_before(log, ticket);
+
+		double		allowed = allowed_rate(log, rate, now_us);
+
+		log->allowed_at_cut = Max(1.0, Max(allowed / 2, Min(recent, allowed)) * CUT_KEEP);
+		log->cut_at_us = now_us;
+		log->calls_before_cut = log->count;
+		cut = true;
+	}
+
+	if (log == shared_log)
+		SpinLockRelease(&log->mutex);
+	return cut;
+}
+
+int
+ratelimit_allowed_now(int rate)
+{
+	call_log   *log;
+	int			allowed;
+
+	if (rate <= 0)
+		return 0;
+	if (rate > RATELIMIT_MAX_RATE)
+		rate = RATELIMIT_MAX_RATE;
+	log = the_log();
+	if (log == shared_log)
+		SpinLockAcquire(&log->mutex);
+	allowed = allowed_rate(log, rate, ratelimit_monotonic_us());
+	if (log == shared_log)
+		SpinLockRelease(&log->mutex);
+	return allowed;
 }

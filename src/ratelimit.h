@@ -7,7 +7,11 @@
  * more than a window ago.  Unlike a token bucket this never lets two bursts
  * meet inside one second.  The window is slightly longer than a second,
  * because the service counts calls when they arrive, a little after we
- * start them.
+ * start them.  Within it, calls start evenly spaced after a short burst.
+ *
+ * The rate it allows is the limit until the API refuses a call for its
+ * rate limit, which says that other servers spend the app's quota too: it
+ * is then cut, and grows back over time (ratelimit.c).
  *
  * With the library in shared_preload_libraries the log is in shared memory
  * and every session of the cluster spends one budget (the API's limit is
@@ -47,6 +51,16 @@ extern int64_t ratelimit_monotonic_us(void);
  */
 extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
 									 ratelimit_ticket *ticket);
+
+/*
+ * The API refused a recorded call for its rate limit: cuts the rate the
+ * log allows (ratelimit.c says how, and how it grows back) unless the call
+ * started before the last cut.  Returns whether it cut.
+ */
+extern bool ratelimit_refused(int rate, ratelimit_ticket ticket);
+
+/* The calls per window the log allows now under a limit of rate (0: none). */
+extern int	ratelimit_allowed_now(int rate);
 
 /*
  * Moves a recorded call's time later, to when its request was really sent

@@ -41,6 +41,7 @@ typedef enum counter
 	COUNTER_RATE_WAIT_US,		/* shown in ms */
 	COUNTER_CONNECTIONS,
 	COUNTER_FAILOVERS,
+	COUNTER_RATE_REDUCTIONS,
 	COUNTER_RETRIES,			/* + imcheck_retry_reason */
 	COUNTERS = COUNTER_RETRIES + IMCHECK_RETRY_REASONS
 } counter;
@@ -48,7 +49,7 @@ typedef enum counter
 /* imcheck_stats()'s names, in its order (the retries come after user_ids) */
 static const char *const counter_names[COUNTER_RETRIES] = {
 	"checks", "calls", "user_ids", "failed_calls", "rate_wait_ms", "connections_opened",
-	"failovers"
+	"failovers", "rate_reductions"
 };
 
 typedef struct shared_stats
@@ -197,6 +198,12 @@ void
 imcheck_stats_failover(void)
 {
 	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_FAILOVERS], 1);
+}
+
+void
+imcheck_stats_rate_reduction(void)
+{
+	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RATE_REDUCTIONS], 1);
 }
 
 void

@@ -30,6 +30,7 @@ extern void imcheck_stats_call_started(void);
 extern void imcheck_stats_call_finished(uint32 ids_done, long connections_opened);
 /* A call could not reach one base URL and the next was tried. */
 extern void imcheck_stats_failover(void);
+extern void imcheck_stats_rate_reduction(void);
 
 extern void imcheck_stats_retry(imcheck_retry_reason reason);
 extern void imcheck_stats_call_failed(int32 code);
