@@ -138,7 +138,13 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	 * HTTP/1.1 with keep-alive, one call per connection at a time.
 	 */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/*
+	 * Only over TLS, where the handshake says (ALPN): a plain http://
+	 * connection is HTTP/1.1, but libcurl would learn that only from its
+	 * first answer, a round trip during which no other call could start.
+	 */
+	if (strncasecmp(call->url, "https://", 8) == 0)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	/* every socket goes through connections.c (its checks before reuse) */
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, connections_open_socket);
 	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, connections_close_socket);
