@@ -103,6 +103,13 @@ for port in "$proxy_port" "$nginx_port"; do
 		{ echo "proxy or nginx did not start" >&2; cat "$tmp"/tinyproxy.out "$tmp"/nginx/out >&2; exit 1; }
 done
 
+# Q: an app's quota another client spends too (plain HTTP, the API's limit)
+imcheck_start_imsim "$tmp/imsim-quota.out" --sdkappid 1400000001 --identifier administrator \
+	--secret-key "$key" --latency-ms 40 --jitter-ms 8 --rate-limit 100 --seed 5 || exit 1
+quota_url=$IMSIM_URL
+quota_usersig=$("$IMCHECK_ROOT/test/imsim/imsim" --sdkappid 1400000001 --identifier administrator \
+	--secret-key "$key" --print-usersig --usersig-expire 86400) || exit 1
+
 imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 dead_port=$(imcheck_free_port)
 # the postmaster's environment names a proxy that does not exist: unused
@@ -118,6 +125,7 @@ unset https_proxy HTTPS_PROXY http_proxy all_proxy ALL_PROXY
 psql -X -q -c "CREATE EXTENSION imcheck" -c "CREATE ROLE net_analyst LOGIN" \
 	-c "GRANT EXECUTE ON FUNCTION im_account_check(text[], boolean) TO net_analyst" || exit 1
 
-NET_IMSIM=$imsim_url NET_IMSIM_PORT=$imsim_port NET_PROXY_PORT=$proxy_port \
+NET_QUOTA_IMSIM=$quota_url NET_QUOTA_USERSIG=$quota_usersig \
+	NET_IMSIM=$imsim_url NET_IMSIM_PORT=$imsim_port NET_PROXY_PORT=$proxy_port \
 	NET_PROXY_PASSWORD=$proxy_password NET_NGINX_PORT=$nginx_port NET_DEAD_PORT=$dead_port \
 	NET_TMP=$tmp NET_CA=$tmp/ca.crt python3 "$here/test_network.py"

@@ -8,8 +8,10 @@ import json
 import os
 import re
 import ssl
+import http.client
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -26,6 +28,8 @@ TMP = os.environ["NET_TMP"]
 SERVER_LOG = os.path.join(TMP, "server.log")
 PROXY_LOG = os.path.join(TMP, "tinyproxy.log")
 NGINX_LOG = os.path.join(TMP, "nginx", "access.log")
+QUOTA_IMSIM = os.environ["NET_QUOTA_IMSIM"]
+QUOTA_USERSIG = os.environ["NET_QUOTA_USERSIG"]
 TLS = ssl.create_default_context(cafile=os.environ["NET_CA"])
 
 PROXY = f"http://imcheck:{PROXY_PASSWORD}@127.0.0.1:{PROXY_PORT}"
@@ -226,11 +230,75 @@ def check_http1_keeps_alive():
            f"{opened} connections opened: {err[:200]}")
 
 
+class AppBackend(threading.Thread):
+    """The app's own server, spending part of the quota: one account_check
+    call of one UserID every 1/rate seconds, until stopped."""
+
+    def __init__(self, rate):
+        super().__init__(daemon=True)
+        self.rate, self.codes, self.stop = rate, {}, threading.Event()
+
+    def run(self):
+        host, port = QUOTA_IMSIM.split("//")[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        path = ("/v4/im_open_login_svc/account_check?sdkappid=1400000001&identifier=administrator"
+                f"&usersig={QUOTA_USERSIG}&contenttype=json&random=")
+        at = time.monotonic()
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            conn.request("POST", path + str(n), body=json.dumps({"CheckItem": [{"UserID": f"be{n}"}]}),
+                         headers={"Content-Type": "application/json"})
+            code = json.loads(conn.getresponse().read()).get("ErrorCode")
+            self.codes[code] = self.codes.get(code, 0) + 1
+            at += 1 / self.rate
+            time.sleep(max(0.0, at - time.monotonic()))
+
+
+def check_shared_quota():
+    """While the app's backend spends 40 of the 100 calls a second, imcheck
+    slows to what is left instead of taking its full rate: few of its calls
+    and few of the backend's are refused, and no row is lost."""
+    backend = AppBackend(40)
+    backend.start()
+    time.sleep(1.5)     # the backend is already running when the check starts
+    n = 30000
+    rc, out, err = psql(f"SET imcheck.endpoint = '{QUOTA_IMSIM}'", "SELECT imcheck_reset_stats()",
+                        "SELECT count(*), count(*) FILTER (WHERE account_status = "
+                        "CASE WHEN right(user_id, 1) IN ('0','2','4','6','8') THEN 'Imported' "
+                        "ELSE 'NotImported' END) FROM im_account_check(ARRAY(SELECT 'sq' || g "
+                        f"FROM generate_series(1, {n}) g))",
+                        "SELECT name, value FROM imcheck_stats WHERE name IN ('calls', "
+                        "'retries_api_rate_limited', 'rate_reductions', 'failed_calls') ORDER BY name")
+    backend.stop.set()
+    backend.join(timeout=10)
+    if rc != 0:
+        report("shared quota: imcheck slows to what another client leaves of the app's quota",
+               False, err[:300])
+        return
+    lines = out.splitlines()
+    stats = dict(line.split("|") for line in lines[-4:])
+    calls, refused = int(stats["calls"]), int(stats["retries_api_rate_limited"])
+    be_calls = sum(backend.codes.values())
+    be_refused = backend.codes.get(60007, 0)
+    # at its full rate imcheck would have a third of its calls refused, and
+    # the backend as many of its own
+    report("shared quota: while the app's backend spends 40 calls a second, imcheck slows to "
+           "what is left: at most 8% of its calls and of the backend's are refused (60007), "
+           "the rate was cut, and every row is right",
+           lines[-5] == f"{n}|{n}" and int(stats["rate_reductions"]) >= 1 and
+           stats["failed_calls"] == "0" and refused <= 0.08 * calls and
+           be_refused <= 0.08 * be_calls and be_calls >= 100,
+           f"rows {lines[-5]}; imcheck: {calls} calls, {refused} refused, "
+           f"{stats['rate_reductions']} rate reductions; backend: {be_calls} calls, "
+           f"{be_refused} refused")
+
+
 def main():
     for fn in (check_proxy_rows_right, check_proxy_password_never_shown,
                check_proxy_refuses_connect, check_proxy_down, check_proxy_for_superusers_only,
                check_environment_proxy_ignored, check_failover_to_backup, check_failover_all_down,
-               check_http2_through_nginx, check_http1_keeps_alive):
+               check_http2_through_nginx, check_http1_keeps_alive, check_shared_quota):
         try:
             fn()
         except Exception as e:      # a broken harness is a failure too
