@@ -13,8 +13,10 @@
  *   - a refusal of a call started since the last cut cuts the allowed rate
  *     to 90% of the calls this cluster started in the window before the
  *     refused one, which is about its share of what the service let
- *     through (of the allowed rate, if that was lower; to no less than
- *     45% of the allowed rate at once);
+ *     through (of the allowed rate, if that was lower).  When clusters
+ *     start together, that is about the calls they sent before the
+ *     service's window filled: their logs then hold back new calls until
+ *     the window has moved on, as the service's does;
  *   - refusals of calls started before the cut say nothing new: the cut
  *     already answers them (so the rate is cut once per round trip);
  *   - the allowed rate then grows back, by 1% of the limit a second and
@@ -49,11 +51,7 @@
  */
 #define BURST_CALLS 10
 
-/*
- * A cut keeps this much of the cluster's recent calls, and of at least half
- * the allowed rate: a cluster that started less than a window ago has few
- * calls in it.
- */
+/* a cut keeps this much of the cluster's recent calls */
 #define CUT_KEEP 0.9
 
 /*
@@ -282,7 +280,7 @@ ratelimit_refused(int rate, ratelimit_ticket ticket)
 
 		double		allowed = allowed_rate(log, rate, now_us);
 
-		log->allowed_at_cut = Max(1.0, Max(allowed / 2, Min(recent, allowed)) * CUT_KEEP);
+		log->allowed_at_cut = Max(1.0, Min(recent, allowed) * CUT_KEEP);
 		log->cut_at_us = now_us;
 		log->calls_before_cut = log->count;
 		cut = true;
