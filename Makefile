@@ -4,7 +4,7 @@
 #                                 configured for imsim; test/run does that)
 
 MODULE_big = imcheck
-OBJS = src/imcheck.o src/settings.o src/endpoints.o src/failover.o src/credentials.o src/redact.o \
+OBJS = src/imcheck.o src/settings.o src/endpoints.o src/failover.o src/multi.o src/credentials.o src/redact.o \
        src/engine.o src/pacing.o src/call.o src/connections.o src/outcome.o src/account_check.o \
        src/ratelimit.o src/shmem.o src/stats.o src/usersig.o src/protocol.o src/jsonscan.o
 EXTENSION = imcheck

@@ -9,22 +9,19 @@
  * (call.c) on one multi handle that lives as long as the backend, so its
  * connection cache keeps connections alive across calls and statements.
  *
- * Waiting goes through PostgreSQL: a WaitEventSet over the latch,
- * postmaster death and the sockets libcurl asks us to watch
- * (CURLMOPT_SOCKETFUNCTION), with libcurl's timer (CURLMOPT_TIMERFUNCTION)
- * and the rate budget as its timeout.  Cancel, statement_timeout and
- * pg_terminate_backend set the latch, so they act at once with
- * PostgreSQL's own errors, and pg_stat_activity shows the backend waiting
- * (compat.h names the wait events).  Whatever happens, the PG_FINALLY block
- * removes every call in flight, which closes its connection: no half-read
- * answer is left for the next statement.
+ * Waiting goes through PostgreSQL (multi.c: a WaitEventSet over the latch
+ * and libcurl's sockets), with the rate budget and the retries' backoff as
+ * its timeout, so cancel, statement_timeout and pg_terminate_backend act at
+ * once with PostgreSQL's own errors, and pg_stat_activity shows the backend
+ * waiting (compat.h names the wait events).  Whatever happens, the
+ * PG_FINALLY block removes every call in flight, which closes its
+ * connection: no half-read answer is left for the next statement.
  */
 #include "postgres.h"
 
 #include <curl/curl.h>
 
 #include "miscadmin.h"
-#include "storage/latch.h"
 
 #include "account_check.h"
 #include "call.h"
@@ -33,6 +30,7 @@
 #include "credentials.h"
 #include "engine.h"
 #include "failover.h"
+#include "multi.h"
 #include "pacing.h"
 #include "ratelimit.h"
 #include "stats.h"
@@ -41,28 +39,6 @@
 #define SPARE_CONNECTIONS 4
 
 #define monotonic_us() ratelimit_monotonic_us()
-
-/* A socket libcurl wants watched, and for what (CURL_POLL_IN/OUT/INOUT). */
-typedef struct watched_socket
-{
-	curl_socket_t fd;
-	int			what;
-} watched_socket;
-
-/*
- * The backend's libcurl state.  The callbacks below fill it from inside
- * libcurl, where nothing may raise an ERROR: the socket table is malloc'd.
- */
-static struct
-{
-	bool		curl_ready;
-	CURLM	   *multi;
-	watched_socket *sockets;
-	int			n_sockets;
-	int			sockets_cap;
-	bool		sockets_changed;	/* the wait set must be rebuilt */
-	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
-} engine = {.timer_at_us = INT64_MAX};
 
 /* A batch waiting out its backoff before it is sent again. */
 typedef struct pending_retry
@@ -92,90 +68,12 @@ typedef struct run_state
 	int			usersig_generation;
 	int			usersig_renewals;
 	bits8	   *answered_once;	/* per batch: an attempt got past connecting */
-	WaitEventSet *wait_set;		/* latch, postmaster death, engine.sockets */
-	WaitEvent  *occurred;
-	int			occurred_cap;
 } run_state;
-
-/* libcurl's CURLMOPT_SOCKETFUNCTION: keeps the table of sockets to watch. */
-static int
-watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	int			i;
-
-	for (i = 0; i < engine.n_sockets; i++)
-		if (engine.sockets[i].fd == fd)
-			break;
-	if (what == CURL_POLL_REMOVE)
-	{
-		if (i < engine.n_sockets)
-			engine.sockets[i] = engine.sockets[--engine.n_sockets];
-	}
-	else
-	{
-		if (i == engine.n_sockets)
-		{
-			if (engine.n_sockets == engine.sockets_cap)
-			{
-				int			cap = Max(16, engine.sockets_cap * 2);
-				watched_socket *grown = realloc(engine.sockets, sizeof(watched_socket) * cap);
-
-				if (grown == NULL)
-					return -1;	/* libcurl fails the transfers */
-				engine.sockets = grown;
-				engine.sockets_cap = cap;
-			}
-			engine.sockets[engine.n_sockets++].fd = fd;
-		}
-		engine.sockets[i].what = what;
-	}
-	engine.sockets_changed = true;
-	return 0;
-}
-
-/* libcurl's CURLMOPT_TIMERFUNCTION: when to call it without socket activity. */
-static int
-set_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	engine.timer_at_us = timeout_ms < 0 ? INT64_MAX
-		: monotonic_us() + (int64) timeout_ms * 1000;
-	return 0;
-}
-
-static void
-ensure_multi(void)
-{
-	if (!engine.curl_ready)
-	{
-		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not initialize libcurl")));
-		engine.curl_ready = true;
-	}
-	if (engine.multi == NULL)
-	{
-		engine.multi = curl_multi_init();
-		if (engine.multi == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("could not initialize libcurl")));
-		curl_multi_setopt(engine.multi, CURLMOPT_SOCKETFUNCTION, watch_socket);
-		curl_multi_setopt(engine.multi, CURLMOPT_TIMERFUNCTION, set_timer);
-	}
-}
 
 void
 imcheck_engine_reset(void)
 {
-	if (engine.multi != NULL)
-	{
-		curl_multi_cleanup(engine.multi);	/* closes the cached connections */
-		engine.multi = NULL;
-	}
-	engine.n_sockets = 0;
-	engine.sockets_changed = true;
-	engine.timer_at_us = INT64_MAX;
+	multi_reset();
 	failover_reset();
 	pacing_forget_round_trip();	/* another endpoint: another round trip */
 }
@@ -239,7 +137,7 @@ forget_call(run_state *rs, imcheck_call *call)
 			break;
 		}
 	}
-	call_free(call, engine.multi);
+	call_free(call, multi_handle());
 	pfree(call);
 }
 
@@ -359,7 +257,7 @@ collect_finished(run_state *rs)
 	CURLMsg    *msg;
 	int			queued;
 
-	while ((msg = curl_multi_info_read(engine.multi, &queued)) != NULL)
+	while ((msg = curl_multi_info_read(multi_handle(), &queued)) != NULL)
 	{
 		imcheck_call *call = NULL;
 		CURLcode	rc = msg->data.result;
@@ -441,17 +339,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	call->started_us = monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();
-	call_start(call, engine.multi, rs->cfg);
-}
-
-/* Is fd a socket of a call in flight?  (libcurl watches only those.) */
-static bool
-socket_in_use(curl_socket_t fd)
-{
-	for (int i = 0; i < engine.n_sockets; i++)
-		if (engine.sockets[i].fd == fd)
-			return true;
-	return false;
+	call_start(call, multi_handle(), rs->cfg);
 }
 
 /*
@@ -503,7 +391,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		 */
 		if (!idle_checked)
 		{
-			connections_drop_unsolicited(socket_in_use);
+			connections_drop_unsolicited(multi_watches_socket);
 			idle_checked = true;
 		}
 		start_call(rs, batch, attempt, failovers, ticket);
@@ -511,99 +399,13 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	return wake_at;
 }
 
-/* Makes the wait set anew for the sockets libcurl watches now. */
-static void
-rebuild_wait_set(run_state *rs)
-{
-	int			size = engine.n_sockets + 2;
-
-	if (rs->wait_set != NULL)
-	{
-		FreeWaitEventSet(rs->wait_set);
-		rs->wait_set = NULL;
-	}
-	if (size > rs->occurred_cap)
-	{
-		rs->occurred_cap = Max(size, rs->occurred_cap * 2);
-		rs->occurred = repalloc(rs->occurred, sizeof(WaitEvent) * rs->occurred_cap);
-	}
-	rs->wait_set = imcheck_create_wait_event_set(size);
-	AddWaitEventToSet(rs->wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(rs->wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < engine.n_sockets; i++)
-	{
-		int			what = engine.sockets[i].what;
-		uint32		events = 0;
-
-		if (what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		if (events != 0)
-			AddWaitEventToSet(rs->wait_set, events, engine.sockets[i].fd, NULL, NULL);
-	}
-	engine.sockets_changed = false;
-}
-
-/*
- * Sleeps until a socket is ready, the latch is set, or wake_at or libcurl's
- * timer passes; then lets libcurl act and ends the calls it finished.
- */
-static void
-wait_and_serve(run_state *rs, int64 wake_at, int64 now, uint32 wait_event)
-{
-	int64		until = Min(wake_at, engine.timer_at_us);
-	long		timeout_ms = -1;
-	int			running;
-	int			n;
-
-	if (until != INT64_MAX)
-		timeout_ms = until <= now ? 0 : (long) ((until - now + 999) / 1000);
-	if (rs->wait_set == NULL || engine.sockets_changed)
-		rebuild_wait_set(rs);
-	n = WaitEventSetWait(rs->wait_set, timeout_ms, rs->occurred, rs->occurred_cap,
-						 wait_event);
-	for (int i = 0; i < n; i++)
-	{
-		WaitEvent  *ev = &rs->occurred[i];
-		int			mask = 0;
-
-		if (ev->events & WL_LATCH_SET)
-		{
-			ResetLatch(MyLatch);
-			continue;			/* the caller checks for interrupts */
-		}
-		if (ev->events & WL_SOCKET_READABLE)
-			mask |= CURL_CSELECT_IN;
-		if (ev->events & WL_SOCKET_WRITEABLE)
-			mask |= CURL_CSELECT_OUT;
-		if (mask != 0)
-			curl_multi_socket_action(engine.multi, ev->fd, mask, &running);
-	}
-	if (engine.timer_at_us <= monotonic_us())
-	{
-		/*
-		 * libcurl's timer fires once: libcurl sets it again, through
-		 * set_timer, only if it still wants one.  Left armed, a timer that
-		 * libcurl no longer needs would make every later wait return at once.
-		 */
-		engine.timer_at_us = INT64_MAX;
-		curl_multi_socket_action(engine.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	}
-	collect_finished(rs);
-}
-
 /* Ends every call in flight; their connections are closed.  Never raises. */
 static void
 abandon_calls(run_state *rs)
 {
 	while (rs->in_flight > 0)
-		call_free(rs->calls[--rs->in_flight], engine.multi);
-	if (rs->wait_set != NULL)
-	{
-		FreeWaitEventSet(rs->wait_set);
-		rs->wait_set = NULL;
-	}
+		call_free(rs->calls[--rs->in_flight], multi_handle());
+	multi_end_waits();
 }
 
 void
@@ -613,11 +415,10 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 
 	if (job->n == 0)
 		return;
-	ensure_multi();
 	failover_statement_starts(cfg);
 	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
-	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
+	curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
 					  (long) (rs.max_in_flight + SPARE_CONNECTIONS));
 
 	rs.cfg = cfg;
@@ -627,8 +428,6 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	rs.retries_cap = 32;
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
 	rs.answered_once = palloc0((rs.n_batches + 7) / 8);
-	rs.occurred_cap = 16;
-	rs.occurred = palloc(sizeof(WaitEvent) * rs.occurred_cap);
 
 	imcheck_stats_check_started(job->n);
 	PG_TRY();
@@ -642,9 +441,10 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 			CHECK_FOR_INTERRUPTS();
 			now = monotonic_us();
 			wake_at = start_calls(&rs, now, &rate_blocked);
-			wait_and_serve(&rs, wake_at, now,
-						   imcheck_wait_event(rs.in_flight > 0 ? IMCHECK_WAIT_CALL
-											  : IMCHECK_WAIT_RATE_BUDGET));
+			multi_wait(wake_at, now,
+					   imcheck_wait_event(rs.in_flight > 0 ? IMCHECK_WAIT_CALL
+										  : IMCHECK_WAIT_RATE_BUDGET));
+			collect_finished(&rs);
 			if (rate_blocked)
 				job->rate_wait_us += monotonic_us() - now;
 		}
@@ -659,5 +459,4 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 
 	pfree(rs.calls);
 	pfree(rs.retries);
-	pfree(rs.occurred);
 }
