@@ -17,7 +17,11 @@ import urllib.request
 LIMIT = os.environ["BENCH_IMSIM_LIMIT"]
 FAST = os.environ["BENCH_IMSIM_FAST"]
 IDLE = os.environ["BENCH_IMSIM_IDLE"]
-FAR = {300: os.environ["BENCH_IMSIM_RTT300"], 1000: os.environ["BENCH_IMSIM_RTT1000"]}
+FAR = {10: os.environ["BENCH_IMSIM_RTT10"], 300: os.environ["BENCH_IMSIM_RTT300"],
+       1000: os.environ["BENCH_IMSIM_RTT1000"]}
+SHARED = os.environ["BENCH_IMSIM_SHARED"]
+OTHER_CLUSTERS = os.environ["BENCH_CLUSTERS"].split()
+PROXY = os.environ["BENCH_PROXY"]
 USERSIG = os.environ["BENCH_USERSIG"]
 TMP = os.environ["BENCH_TMP"]
 
@@ -38,17 +42,21 @@ def ids_sql(n, prefix="bench_user_"):
     return f"ARRAY(SELECT '{prefix}' || lpad(g::text, 7, '0') FROM generate_series(1, {n}) g)"
 
 
-def psql(sql, settings=(), endpoint=None):
-    """Runs statements in one session; returns (seconds of the last, output)."""
+def psql(sql, settings=(), endpoint=None, cluster=None):
+    """Runs statements in one session (of cluster, "host:port", if given);
+    returns (seconds of the last, output)."""
     script = []
     if endpoint:
         script.append(f"SET imcheck.endpoint = '{endpoint}';")
     script += [f"SET {s};" for s in settings]
     script.append("\\timing on")
     script += sql if isinstance(sql, list) else [sql]
+    env = dict(os.environ)
+    if cluster:
+        env["PGHOST"], env["PGPORT"] = cluster.rsplit(":", 1)
     done = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1"],
                           input="\n".join(script) + "\n", capture_output=True,
-                          text=True)
+                          text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"psql failed: {done.stderr.strip()}")
     out = done.stdout
@@ -315,9 +323,68 @@ def connections():
         "no failed call", s["calls_by_code"] == {"0": 400})
 
 
+def clusters():
+    """Independent clusters (each with its own shared memory) checking at once
+    on one app: they share its quota only through the API's 60007 answers."""
+    main_cluster = f"{os.environ['PGHOST']}:{os.environ['PGPORT']}"
+    for n_clusters, n in ((2, 50_000), (3, 50_000), (2, 20_000), (3, 20_000)):
+        # the last run's cut rates have grown back to the limit
+        time.sleep(12)
+        reset(SHARED)
+        members = [main_cluster] + OTHER_CLUSTERS[:n_clusters - 1]
+        ends = [None] * n_clusters
+
+        def run(i):
+            psql(f"SELECT count(*) FROM im_account_check({ids_sql(n, f'bench_c{i}_')});",
+                 endpoint=SHARED if i == 0 else None, cluster=members[i])
+            ends[i] = time.time()
+
+        start = time.time()
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n_clusters)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = max(ends) - start
+        s = imsim(SHARED, "/_imsim/stats")
+        refused = s["calls_by_code"].get("60007", 0)
+        rate = n_clusters * n / wall
+        row(f"6. {n_clusters} clusters x {n:,} IDs at once on one app (100 ms +- 20 ms)",
+            f"{rate:,.0f} IDs/s together ({wall:.1f} s, {rate / 100:.1f}% of the bound); "
+            f"60007 on {refused} of {s['calls']} calls ({100 * refused / s['calls']:.1f}%); "
+            f"first and last cluster done {min(ends) - start:.1f} s and {wall:.1f} s",
+            ">= 90% of the bound, 60007 on <= 5% of calls",
+            rate >= 9000 and refused <= 0.05 * s["calls"])
+
+
+def proxy_cost():
+    """The same statements direct and through tinyproxy (CONNECT), side by side."""
+    for label, url, n, settings in (
+            ("at the limit (100 ms, 100 calls/s), 50,000 IDs", LIMIT, 50_000, []),
+            ("rate limit off, imsim without latency, 20,000 IDs", FAST, 20_000,
+             ["imcheck.rate_limit = 0"])):
+        figures = {}
+        for how, extra in (("direct", []), ("proxy", [f"imcheck.proxy = '{PROXY}'"])):
+            time.sleep(1.1)
+            reset(url)
+            secs, _ = psql(["SELECT imcheck_reset_stats();", check_count(n)],
+                           settings + extra, endpoint=url)
+            _, out = psql("SELECT value FROM imcheck_stats WHERE name = 'connections_opened';")
+            figures[how] = (n / secs, int(out.split()[0]))
+        d, p = figures["direct"], figures["proxy"]
+        row(f"7. through tinyproxy vs direct: {label}",
+            f"proxy {p[0]:,.0f} IDs/s, {p[1]} connections; direct {d[0]:,.0f} IDs/s, "
+            f"{d[1]} connections; proxy/direct {p[0] / d[0]:.2f}",
+            "at the limit: the same rate" if url == LIMIT else "the proxy's own cost",
+            p[0] >= 0.97 * d[0] if url == LIMIT else True)
+
+
 def main():
     started = time.time()
-    steps = [at_the_limit, round_trips, backend_cpu, one_budget, memory, connections]
+    # clusters last: it cuts this cluster's adaptive rate, which is per
+    # cluster whatever the endpoint, and it takes seconds to grow back
+    steps = [at_the_limit, round_trips, backend_cpu, one_budget, memory, connections,
+             proxy_cost, clusters]
     only = os.environ.get("BENCH_ONLY")
     for step in steps:
         if not only or step.__name__ in only.split(","):
