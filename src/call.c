@@ -133,16 +133,13 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	/*
 	 * HTTP/2 where the server offers it in the TLS handshake (ALPN): many
 	 * calls then share one connection, which saves handshakes at long
-	 * round trips.  A call waits for a connection being made to learn
-	 * whether it can share it, rather than open one more.  Otherwise
-	 * HTTP/1.1 with keep-alive, one call per connection at a time.
+	 * round trips.  Otherwise HTTP/1.1 with keep-alive, one call per
+	 * connection at a time.  Over TLS a call waits for a connection being
+	 * made to learn whether it can share it, rather than open one more; not
+	 * over plain http://, which is HTTP/1.1, but which libcurl would learn
+	 * only from the first answer, a round trip with no other call started.
 	 */
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	/*
-	 * Only over TLS, where the handshake says (ALPN): a plain http://
-	 * connection is HTTP/1.1, but libcurl would learn that only from its
-	 * first answer, a round trip during which no other call could start.
-	 */
 	if (strncasecmp(call->url, "https://", 8) == 0)
 		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	/* every socket goes through connections.c (its checks before reuse) */
@@ -243,8 +240,11 @@ proxy_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg,
 										  tunnel_status == 401 || tunnel_status == 407
 										  ? " (the user name and password in \"imcheck.proxy\" are missing or wrong)"
 										  : ""));
-		/* the proxy may not reach this host, and reach the next */
-		out->unreachable = true;
+		/*
+		 * The proxy may not reach this host, and reach the next; a refused
+		 * user name and password would be refused for the next too.
+		 */
+		out->unreachable = tunnel_status != 401 && tunnel_status != 407;
 		return true;
 	}
 	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT ||
