@@ -7,9 +7,42 @@
 
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
+
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"				/* VARDATA_ANY and friends left postgres.h */
+#endif
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#else
+#include "storage/backendid.h"
+#endif
+
+/*
+ * A function that never returns: 18 spells it C11's way, before the
+ * declaration, and 19 dropped pg_attribute_noreturn(), which GCC and clang
+ * also take before a declaration.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
+ * This backend's place among the server's backends, from 1 (0: none):
+ * BackendId until 16, ProcNumber (from 0) since 17.
+ */
+static inline int
+imcheck_backend_number(void)
+{
+#if PG_VERSION_NUM >= 170000
+	return MyProcNumber == INVALID_PROC_NUMBER ? 0 : MyProcNumber + 1;
+#else
+	return MyBackendId == InvalidBackendId ? 0 : MyBackendId;
+#endif
+}
 
 /*
  * A WaitEventSet that the caller frees (on every path, ERROR included):

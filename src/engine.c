@@ -67,7 +67,7 @@ typedef struct run_state
 	int			max_in_flight;	/* the calls array's size */
 	int			usersig_generation;
 	int			usersig_renewals;
-	bits8	   *answered_once;	/* per batch: an attempt got past connecting */
+	uint8	   *answered_once;	/* per batch: an attempt got past connecting */
 } run_state;
 
 void
@@ -202,7 +202,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
-		rs->answered_once[batch / 8] |= (bits8) (1 << (batch % 8));
+		rs->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
 
 	/* no way to the API there: the next base URL at once, if one is left */
 	if (out.unreachable && failovers + 1 < rs->cfg->n_endpoints)

@@ -48,7 +48,7 @@ failover_current(void)
 void
 failover_unreachable(const imcheck_config *cfg, int from, const call_outcome *out)
 {
-	strlcpy(failover.reasons[from], out->info ? out->info : "", REASON_SIZE);
+	snprintf(failover.reasons[from], REASON_SIZE, "%s", out->info ? out->info : "");
 	/* calls in flight to the same base URL come back the same way: they follow */
 	if (cfg->n_endpoints < 2 || failover.current != from)
 		return;

@@ -130,7 +130,7 @@ distinct_equal(const distinct_ids *ids, uint32 a, uint32 b)
  */
 typedef struct element_map
 {
-	bits8	   *is_repeat;
+	uint8	   *is_repeat;
 	uint32	   *repeat_of;
 	uint32		n_repeats;
 	uint32		repeats_cap;
@@ -146,7 +146,7 @@ note_repeat(element_map *map, int element, uint32 distinct_index)
 			? palloc(sizeof(uint32) * map->repeats_cap)
 			: repalloc(map->repeat_of, sizeof(uint32) * map->repeats_cap);
 	}
-	map->is_repeat[element / 8] |= (bits8) (1 << (element % 8));
+	map->is_repeat[element / 8] |= (uint8) (1 << (element % 8));
 	map->repeat_of[map->n_repeats++] = distinct_index;
 }
 
@@ -160,7 +160,7 @@ static void
 find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map *map)
 {
 	const char *data = ARR_DATA_PTR(array);
-	const bits8 *nullmap = ARR_NULLBITMAP(array);
+	const uint8 *nullmap = ARR_NULLBITMAP(array);
 	const char *ptr = data;
 	uint32	   *offsets = palloc(sizeof(uint32) * nitems);
 	distinct_ids ids = {data, offsets};

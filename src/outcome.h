@@ -12,6 +12,7 @@
 
 #include "postgres.h"
 
+#include "compat.h"
 #include "settings.h"
 
 /* Result codes imcheck reports for calls that got no answer from the API. */
@@ -76,15 +77,15 @@ extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 									  char *info);
 
 /* Raises the error of a VERDICT_FATAL outcome. */
-extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg) pg_attribute_noreturn();
+pg_noreturn extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg);
 
 /* Raises the error of a call given up after attempts tries. */
 /*
  * never_connected: no attempt of the call got past connecting;
  * others_answered: other calls of the statement were answered.
  */
-extern void outcome_raise_call_failed(const call_outcome *out, int attempts,
+pg_noreturn extern void outcome_raise_call_failed(const call_outcome *out, int attempts,
 									  const imcheck_config *cfg, bool never_connected,
-									  bool others_answered) pg_attribute_noreturn();
+									  bool others_answered);
 
 #endif							/* IMCHECK_OUTCOME_H */

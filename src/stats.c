@@ -8,13 +8,14 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
-#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/spin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
+#include "compat.h"
 #include "settings.h"
 #include "stats.h"
 
@@ -110,8 +111,8 @@ progress_slot(void)
 
 	if (s->n_slots == 1)
 		return &s->progress[0];
-	if (MyBackendId >= 1 && MyBackendId <= s->n_slots)
-		return &s->progress[MyBackendId - 1];
+	if (imcheck_backend_number() >= 1 && imcheck_backend_number() <= s->n_slots)
+		return &s->progress[imcheck_backend_number() - 1];
 	return NULL;
 }
 
