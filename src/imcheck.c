@@ -27,8 +27,6 @@
 #include "settings.h"
 #include "shmem.h"
 
-PG_MODULE_MAGIC;
-
 /* Far above the API's 32 bytes (those get a per-item error from the API),
  * but small enough that one UserID can't blow up a request. */
 #define MAX_SENT_USERID_BYTES 4096
@@ -42,6 +40,13 @@ PG_FUNCTION_INFO_V1(imcheck_version);
 
 /* the library's version, next to the extension's SQL version */
 #define IMCHECK_LIBRARY_VERSION "1.2"
+
+/* from 18 on, pg_get_loaded_modules() shows the name and version */
+#ifdef PG_MODULE_MAGIC_EXT
+PG_MODULE_MAGIC_EXT(.name = "imcheck",.version = IMCHECK_LIBRARY_VERSION);
+#else
+PG_MODULE_MAGIC;
+#endif
 
 bool		imcheck_preloaded = false;
 
