@@ -15,7 +15,7 @@ REGRESS = setup basic errors cancel tls privileges operations
 REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib
-PG_CPPFLAGS = -Isrc $(shell pkg-config --cflags $(PKG_DEPS)) -Wall -Wextra \
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags $(PKG_DEPS)) -Wall -Wextra \
               -fno-semantic-interposition \
               -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare
@@ -25,6 +25,12 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# A VPATH build (pg_buildext builds in build-<major>/, debian/) puts the
+# objects under src/ of the build directory.
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
 # PGXS tracks no header dependencies (Debian's PostgreSQL is built without
 # --enable-depend): rebuild every object when any of our headers changes.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)

@@ -11,7 +11,8 @@ IMCHECK_PACKAGES="build-essential pkg-config postgresql-15 postgresql-server-dev
  libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libssl-dev zlib1g-dev
  libcmocka-dev postgresql-15-cron postgresql-15-pgtap valgrind clang
  libclang-rt-14-dev wrk hyperfine curl openssl python3 procps
- postgresql-plpython3-15 tinyproxy nginx-light bison flex"
+ postgresql-plpython3-15 tinyproxy nginx-light bison flex
+ debhelper dpkg-dev postgresql-server-dev-all"
 
 # Installs whatever package is missing: apt-get update once, then install.
 imcheck_ensure_packages() {
