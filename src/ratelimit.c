@@ -277,7 +277,6 @@ ratelimit_refused(int rate, ratelimit_ticket ticket)
 	{
 		int64_t		now_us = ratelimit_monotonic_us();
 		double		recent = (double) calls_in_window_before(log, ticket);
-
 		double		allowed = allowed_rate(log, rate, now_us);
 
 		log->allowed_at_cut = Max(1.0, Min(recent, allowed) * CUT_KEEP);
@@ -285,27 +284,7 @@ ratelimit_refused(int rate, ratelimit_ticket ticket)
 		log->calls_before_cut = log->count;
 		cut = true;
 	}
-
 	if (log == shared_log)
 		SpinLockRelease(&log->mutex);
 	return cut;
-}
-
-int
-ratelimit_allowed_now(int rate)
-{
-	call_log   *log;
-	int			allowed;
-
-	if (rate <= 0)
-		return 0;
-	if (rate > RATELIMIT_MAX_RATE)
-		rate = RATELIMIT_MAX_RATE;
-	log = the_log();
-	if (log == shared_log)
-		SpinLockAcquire(&log->mutex);
-	allowed = allowed_rate(log, rate, ratelimit_monotonic_us());
-	if (log == shared_log)
-		SpinLockRelease(&log->mutex);
-	return allowed;
 }

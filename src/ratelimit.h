@@ -59,9 +59,6 @@ extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
  */
 extern bool ratelimit_refused(int rate, ratelimit_ticket ticket);
 
-/* The calls per window the log allows now under a limit of rate (0: none). */
-extern int	ratelimit_allowed_now(int rate);
-
 /*
  * Moves a recorded call's time later, to when its request was really sent
  * (the engine calls it as the first byte goes out), if it is still in the
