@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
-from test_reliability import FAILURES, report  # noqa: E402
+from test_reliability import report, run_checks  # noqa: E402
 
 IMSIM = os.environ["DBA_IMSIM"]
 TMP = os.environ["DBA_TMP"]
@@ -334,15 +334,10 @@ def check_terminated_backend():
 
 
 def main():
-    for fn in (check_config_mistakes, check_mistake_at_start,
-               check_parallel_query_with_a_kept_mistake, check_set_refused_at_once,
-               check_key_file_hint, check_transport_hints, check_inline_key_without_preload,
-               check_cancelled_is_logged, check_failed_is_logged, check_terminated_backend):
-        try:
-            fn()
-        except Exception as e:      # a broken harness is a failure too
-            report(fn.__name__, False, f"{type(e).__name__}: {e}")
-    return 1 if FAILURES else 0
+    return run_checks((check_config_mistakes, check_mistake_at_start,
+                       check_parallel_query_with_a_kept_mistake, check_set_refused_at_once,
+                       check_key_file_hint, check_transport_hints, check_inline_key_without_preload,
+                       check_cancelled_is_logged, check_failed_is_logged, check_terminated_backend))
 
 
 if __name__ == "__main__":

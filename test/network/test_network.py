@@ -16,7 +16,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
-from test_reliability import FAILURES, report  # noqa: E402
+from test_reliability import report, run_checks  # noqa: E402
 
 IMSIM = os.environ["NET_IMSIM"]
 IMSIM_PORT = os.environ["NET_IMSIM_PORT"]
@@ -295,15 +295,10 @@ def check_shared_quota():
 
 
 def main():
-    for fn in (check_proxy_rows_right, check_proxy_password_never_shown,
-               check_proxy_refuses_connect, check_proxy_down, check_proxy_for_superusers_only,
-               check_environment_proxy_ignored, check_failover_to_backup, check_failover_all_down,
-               check_http2_through_nginx, check_http1_keeps_alive, check_shared_quota):
-        try:
-            fn()
-        except Exception as e:      # a broken harness is a failure too
-            report(fn.__name__, False, f"{type(e).__name__}: {e}")
-    return 1 if FAILURES else 0
+    return run_checks((check_proxy_rows_right, check_proxy_password_never_shown,
+                       check_proxy_refuses_connect, check_proxy_down, check_proxy_for_superusers_only,
+                       check_environment_proxy_ignored, check_failover_to_backup, check_failover_all_down,
+                       check_http2_through_nginx, check_http1_keeps_alive, check_shared_quota))
 
 
 if __name__ == "__main__":

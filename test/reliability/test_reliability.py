@@ -47,6 +47,18 @@ def report(name, ok, detail=""):
         print(f"not ok - {name}: {detail}", flush=True)
 
 
+def run_checks(checks):
+    """Runs checks that report for themselves (test/dba, test/network,
+    test/standby); one that raises fails under its own name.  Returns the
+    exit status."""
+    for fn in checks:
+        try:
+            fn()
+        except Exception as e:      # a broken harness is a failure too
+            report(fn.__name__, False, f"{type(e).__name__}: {e}")
+    return 1 if FAILURES else 0
+
+
 def note(text):
     """Diagnostics: never start with "ok " / "not ok "."""
     print(f"# {text}", flush=True)

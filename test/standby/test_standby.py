@@ -24,16 +24,8 @@ SERVERS = {
 LOGS = {"primary": os.environ["STANDBY_PRIMARY_LOG"],
         "standby": os.environ["STANDBY_STANDBY_LOG"]}
 
-os.environ["PGCLIENTENCODING"] = "UTF8"
-FAILURES = []
-
-
-def report(name, ok, detail=""):
-    if ok:
-        print(f"ok - {name}" + (f" ({detail})" if detail else ""), flush=True)
-    else:
-        FAILURES.append(name)
-        print(f"not ok - {name}: {detail}", flush=True)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "reliability"))
+from test_reliability import report, run_checks  # noqa: E402
 
 
 def psql(server, *sql, timeout=120):
@@ -404,13 +396,8 @@ def check_both_at_once():
 
 
 def main():
-    for fn in (check_replication, check_rows, check_stats, check_progress, check_errors,
-               check_log, check_read_only, check_both_at_once):
-        try:
-            fn()
-        except Exception as e:      # a broken harness is a failure too
-            report(fn.__name__, False, f"{type(e).__name__}: {e}")
-    return 1 if FAILURES else 0
+    return run_checks((check_replication, check_rows, check_stats, check_progress, check_errors,
+                       check_log, check_read_only, check_both_at_once))
 
 
 if __name__ == "__main__":
