@@ -91,6 +91,22 @@ imcheck.endpoint = '$2'
 CONF
 }
 
+# imcheck_make_certs DIR SAN: a CA of our own (DIR/ca.crt, ca.key) and a
+# server certificate it signed for SAN, e.g. "DNS:localhost,IP:127.0.0.1"
+# (DIR/server.crt, server.key), readable by the servers that use them.
+imcheck_make_certs() {
+	local dir=$1 san=$2
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imcheck test CA" \
+		-keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1 &&
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+			-keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1 &&
+		printf 'subjectAltName=%s\n' "$san" >"$dir/san.ext" &&
+		openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
+			-CAcreateserial -days 2 -extfile "$dir/san.ext" -out "$dir/server.crt" \
+			>/dev/null 2>&1 &&
+		chmod 644 "$dir/ca.crt" "$dir/server.crt" "$dir/server.key"
+}
+
 # imcheck_start_imsim OUTFILE ARGS... : starts imsim on a free port, waits
 # for its first line and sets IMSIM_URL and IMSIM_PID.
 imcheck_start_imsim() {

@@ -10,15 +10,8 @@ imcheck_tmpdir || exit 1
 tmp=$IMCHECK_TMP
 key=$(openssl rand -hex 32)
 # an HTTPS imsim with a certificate for "localhost" from a CA of our own
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imcheck test CA" \
-	-keyout "$tmp/ca.key" -out "$tmp/ca.crt" >/dev/null 2>&1 &&
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-		-keyout "$tmp/server.key" -out "$tmp/server.csr" >/dev/null 2>&1 &&
-	printf 'subjectAltName=DNS:localhost\n' >"$tmp/san.ext" &&
-	openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
-		-CAcreateserial -days 2 -extfile "$tmp/san.ext" -out "$tmp/server.crt" \
-		>/dev/null 2>&1 || { echo "could not make test certificates" >&2; exit 1; }
-chmod 644 "$tmp/ca.crt"
+imcheck_make_certs "$tmp" "DNS:localhost" ||
+	{ echo "could not make test certificates" >&2; exit 1; }
 imcheck_start_imsim "$tmp/imsim-tls.out" --sdkappid 1400000001 \
 	--identifier administrator --secret-key "$key" --rate-limit 100 \
 	--tls-cert "$tmp/server.crt" --tls-key "$tmp/server.key" || exit 1

@@ -26,15 +26,8 @@ imcheck_tmpdir || exit 1
 tmp=$IMCHECK_TMP
 
 # a CA and a certificate for localhost, for imsim and nginx
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=imcheck network test CA" \
-	-keyout "$tmp/ca.key" -out "$tmp/ca.crt" >/dev/null 2>&1 &&
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-		-keyout "$tmp/server.key" -out "$tmp/server.csr" >/dev/null 2>&1 &&
-	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tmp/san.ext" &&
-	openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.crt" -CAkey "$tmp/ca.key" \
-		-CAcreateserial -days 2 -extfile "$tmp/san.ext" -out "$tmp/server.crt" >/dev/null 2>&1 ||
+imcheck_make_certs "$tmp" "DNS:localhost,IP:127.0.0.1" ||
 	{ echo "could not make certificates" >&2; exit 1; }
-chmod 644 "$tmp/ca.crt" "$tmp/server.crt" "$tmp/server.key"
 
 key=$(openssl rand -hex 32)
 imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 --identifier administrator \
