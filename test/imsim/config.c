@@ -30,7 +30,10 @@ reseed(uint64_t seed)
 void
 config_json(protocol_buffer *b)
 {
-	char		tmp[256];
+	char		tmp[512];
+	/* read before runtime.lock: no lock is taken inside another */
+	size_t		by_api = accounts_imported_by_api();
+	const char *fault_api;
 
 	pthread_mutex_lock(&runtime.lock);
 	snprintf(tmp, sizeof(tmp), "{\"sdkappid\":%" PRIu64 ",\"identifier\":",
@@ -39,8 +42,9 @@ config_json(protocol_buffer *b)
 	protocol_buffer_append_json_string(b, fixed.identifier,
 									   fixed.identifier_len);
 	snprintf(tmp, sizeof(tmp),
-			 ",\"rule\":\"%s\",\"imported\":%zu,\"max_body\":%zu,\"faults\":{",
-			 fixed.rule_even ? "even" : "none", fixed.imported.count,
+			 ",\"rule\":\"%s\",\"imported\":%zu,\"imported_by_api\":%zu"
+			 ",\"max_body\":%zu,\"faults\":{",
+			 fixed.rule_even ? "even" : "none", fixed.imported.count, by_api,
 			 fixed.max_body);
 	protocol_buffer_append(b, tmp, strlen(tmp));
 	for (int i = 0; i < runtime.nfaults; i++)
@@ -52,12 +56,18 @@ config_json(protocol_buffer *b)
 		snprintf(tmp, sizeof(tmp), ":%.17g", runtime.faults[i].prob);
 		protocol_buffer_append(b, tmp, strlen(tmp));
 	}
+	fault_api = api_name((int) runtime.fault_api);
 	snprintf(tmp, sizeof(tmp),
-			 "},\"fault_budget\":%" PRId64 ",\"rate_limit\":%" PRId64
+			 "},\"fault_budget\":%" PRId64 ",\"fault_api\":\"%s\""
+			 ",\"rate_limit\":%" PRId64 ",\"import_rate_limit\":%" PRId64
+			 ",\"online_rate_limit\":%" PRId64 ",\"account_limit\":%" PRId64
 			 ",\"latency_ms\":%" PRId64 ",\"jitter_ms\":%" PRId64
 			 ",\"seed\":%" PRIu64 ",\"stall_ms\":%" PRId64 "}",
-			 runtime.fault_budget, runtime.rate_limit, runtime.latency_ms,
-			 runtime.jitter_ms, runtime.seed, runtime.stall_ms);
+			 runtime.fault_budget, fault_api,
+			 runtime.rate_limit[API_ACCOUNT_CHECK],
+			 runtime.rate_limit[API_IMPORT], runtime.rate_limit[API_ONLINE],
+			 runtime.account_limit, runtime.latency_ms, runtime.jitter_ms,
+			 runtime.seed, runtime.stall_ms);
 	protocol_buffer_append(b, tmp, strlen(tmp));
 	pthread_mutex_unlock(&runtime.lock);
 }
@@ -86,14 +96,15 @@ typedef enum setting_kind
 {
 	SETTING_INT,				/* an integer in min..max, stored in *field */
 	SETTING_SEED,				/* an integer in min..max, given to reseed() */
-	SETTING_FAULTS				/* {"kind": probability, ...}: a whole set */
+	SETTING_FAULTS,				/* {"kind": probability, ...}: a whole set */
+	SETTING_API					/* "" or an API's name, stored as -1 or its id */
 } setting_kind;
 
 typedef struct setting
 {
 	const char *name;
 	setting_kind kind;
-	int64_t    *field;			/* SETTING_INT: where the value goes */
+	int64_t    *field;			/* SETTING_INT, SETTING_API: where it goes */
 	int64_t		min;			/* SETTING_INT, SETTING_SEED */
 	int64_t		max;
 } setting;
@@ -101,7 +112,11 @@ typedef struct setting
 static const setting settings[] = {
 	{"faults", SETTING_FAULTS, NULL, 0, 0},
 	{"fault_budget", SETTING_INT, &runtime.fault_budget, -1, INT64_MAX},
-	{"rate_limit", SETTING_INT, &runtime.rate_limit, 0, MAX_RATE_LIMIT},
+	{"fault_api", SETTING_API, &runtime.fault_api, 0, 0},
+	{"rate_limit", SETTING_INT, &runtime.rate_limit[API_ACCOUNT_CHECK], 0, MAX_RATE_LIMIT},
+	{"import_rate_limit", SETTING_INT, &runtime.rate_limit[API_IMPORT], 0, MAX_RATE_LIMIT},
+	{"online_rate_limit", SETTING_INT, &runtime.rate_limit[API_ONLINE], 0, MAX_RATE_LIMIT},
+	{"account_limit", SETTING_INT, &runtime.account_limit, 0, MAX_ACCOUNT_LIMIT},
 	{"latency_ms", SETTING_INT, &runtime.latency_ms, 0, MAX_DELAY_MS},
 	{"jitter_ms", SETTING_INT, &runtime.jitter_ms, 0, MAX_DELAY_MS},
 	{"stall_ms", SETTING_INT, &runtime.stall_ms, 0, MAX_DELAY_MS},
@@ -241,6 +256,21 @@ config_apply(const char *body, size_t len, char *err, size_t errlen)
 				if (parse_faults(v, nf, &nnf, err, errlen) != 0)
 					goto out;
 			}
+			else if (s->kind == SETTING_API)
+			{
+				const char *name = json_object_is_type(v, json_type_string) ?
+					json_object_get_string(v) : NULL;
+				int			api = name != NULL && name[0] != '\0' ?
+					api_find_name(name) : -1;
+
+				value[i] = api;
+				if (name == NULL || (name[0] != '\0' && api < 0))
+				{
+					snprintf(err, errlen, "%s must be \"\", \"%s\", \"%s\" or \"%s\"",
+							 s->name, api_name(0), api_name(1), api_name(2));
+					goto out;
+				}
+			}
 			else if (!json_get_int(v, s->min, s->max, &value[i]))
 			{
 				setting_range_error(s, err, errlen);
@@ -258,6 +288,7 @@ config_apply(const char *body, size_t len, char *err, size_t errlen)
 		switch (settings[i].kind)
 		{
 			case SETTING_INT:
+			case SETTING_API:
 				*settings[i].field = value[i];
 				break;
 			case SETTING_SEED:

@@ -2,7 +2,7 @@
  * faults.c - the faults imsim can inject into accepted API calls: their
  * names (as --fault and /_imsim/config give them), the per-call draw, and
  * the ErrorInfo texts of injected ErrorCodes.  What each fault does to the
- * answer is account_check.c's business.
+ * answer is apicall.c's business (with each API's answer builder).
  */
 #include "imsim.h"
 
@@ -109,6 +109,8 @@ error_info_for(int32_t code)
 		case 70169:
 		case 70202:
 			return "Server timeout. Try again later.";
+		case 70398:
+			return "The number of accounts exceeds the limit. Upgrade the app to create more accounts.";
 		case 70402:
 			return "Invalid parameters. Make sure that the required fields are all entered and the parameter settings meet the protocol requirements.";
 		case 70403:

@@ -133,9 +133,9 @@ main(int argc, char **argv)
 	timer_stop();
 	MHD_stop_daemon(d);
 
-	idset_clear(&fixed.imported);
+	accounts_free();
 	stats_free();
-	free(runtime.win);
+	ratelimit_free();
 	timer_free();
 	free(tls_cert);
 	free(tls_key);

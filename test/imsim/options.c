@@ -24,8 +24,10 @@ usage(FILE *out)
 {
 	fputs(
 		  "usage: imsim [options]\n"
-		  "A simulator of the Tencent Cloud Chat REST API\n"
-		  "POST /v4/im_open_login_svc/account_check (see README.md).\n"
+		  "A simulator of the Tencent Cloud Chat REST APIs (see README.md):\n"
+		  "POST /v4/im_open_login_svc/account_check,\n"
+		  "POST /v4/im_open_login_svc/multiaccount_import,\n"
+		  "POST /v4/openim/query_online_status.\n"
 		  "\n"
 		  "  --port N             port on 127.0.0.1 (0 = any free port; default 0)\n"
 		  "  --sdkappid ID        the app's SDKAppID (default 1400000000)\n"
@@ -34,13 +36,21 @@ usage(FILE *out)
 		  "                       TLSSigAPIv2 test key 5bd2850f...bb93b5e)\n"
 		  "  --imported-file F    UserIDs that are Imported, one per line\n"
 		  "  --rule even|none     built-in rule (default even; none with --imported-file)\n"
-		  "  --rate-limit N       accepted calls per sliding second (default 100, 0 = off)\n"
+		  "  --rate-limit N       accepted account_check calls per sliding second\n"
+		  "                       (default 100, 0 = off)\n"
+		  "  --import-rate-limit N  the same for multiaccount_import (default 100)\n"
+		  "  --online-rate-limit N  the same for query_online_status (default 200)\n"
+		  "  --account-limit N    most accounts multiaccount_import may add (0 = none,\n"
+		  "                       default); beyond it a call fails with 70398\n"
 		  "  --latency-ms N       delay of every API answer (default 0)\n"
 		  "  --jitter-ms N        uniform +-jitter added to the latency (default 0)\n"
 		  "  --fault KIND=P       inject a fault with probability P (repeatable); KIND is\n"
 		  "                       http502, codeN, reset, stall, malformed, truncated,\n"
 		  "                       missing_item or extra_item\n"
 		  "  --fault-budget N     fault at most N calls (-1 = unlimited, default)\n"
+		  "  --fault-api NAME     only NAME's calls draw faults: account_check,\n"
+		  "                       multiaccount_import or query_online_status\n"
+		  "                       (default \"\": every API's)\n"
 		  "  --seed N             seed of the fault/jitter generators (default 1)\n"
 		  "  --stall-ms N         how long a stall holds the call (default 60000)\n"
 		  "  --max-body BYTES     largest request body (default 1048576)\n"
@@ -63,7 +73,20 @@ enum
 	OPT_IMPORTED, OPT_RULE, OPT_RATE, OPT_LATENCY, OPT_JITTER, OPT_FAULT,
 	OPT_BUDGET, OPT_SEED, OPT_STALL, OPT_MAX_BODY, OPT_THREADS,
 	OPT_CONN_TIMEOUT, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PRINT_USERSIG,
-	OPT_USERSIG_EXPIRE, OPT_VERBOSE, OPT_NO_ID_STATS, OPT_HELP
+	OPT_USERSIG_EXPIRE, OPT_VERBOSE, OPT_NO_ID_STATS, OPT_HELP,
+	OPT_IMPORT_RATE, OPT_ONLINE_RATE, OPT_ACCOUNT_LIMIT, OPT_FAULT_API
+};
+
+/* The --*-rate-limit flags: each API's own window. */
+static const struct
+{
+	int			opt;
+	api_id		api;
+	const char *flag;
+}			rate_flags[] = {
+	{OPT_RATE, API_ACCOUNT_CHECK, "--rate-limit"},
+	{OPT_IMPORT_RATE, API_IMPORT, "--import-rate-limit"},
+	{OPT_ONLINE_RATE, API_ONLINE, "--online-rate-limit"},
 };
 
 /*
@@ -82,6 +105,10 @@ options_parse(int argc, char **argv, start_options *opts)
 		{"imported-file", required_argument, NULL, OPT_IMPORTED},
 		{"rule", required_argument, NULL, OPT_RULE},
 		{"rate-limit", required_argument, NULL, OPT_RATE},
+		{"import-rate-limit", required_argument, NULL, OPT_IMPORT_RATE},
+		{"online-rate-limit", required_argument, NULL, OPT_ONLINE_RATE},
+		{"account-limit", required_argument, NULL, OPT_ACCOUNT_LIMIT},
+		{"fault-api", required_argument, NULL, OPT_FAULT_API},
 		{"latency-ms", required_argument, NULL, OPT_LATENCY},
 		{"jitter-ms", required_argument, NULL, OPT_JITTER},
 		{"fault", required_argument, NULL, OPT_FAULT},
@@ -113,7 +140,10 @@ options_parse(int argc, char **argv, start_options *opts)
 	fixed.key = strdup(DEFAULT_SECRET_KEY);
 	fixed.max_body = 1024 * 1024;
 	runtime.fault_budget = -1;
-	runtime.rate_limit = 100;
+	runtime.fault_api = -1;
+	runtime.rate_limit[API_ACCOUNT_CHECK] = 100;
+	runtime.rate_limit[API_IMPORT] = 100;
+	runtime.rate_limit[API_ONLINE] = 200;
 	runtime.stall_ms = 60000;
 	reseed(1);
 
@@ -150,9 +180,24 @@ options_parse(int argc, char **argv, start_options *opts)
 				opts->rule = optarg;
 				break;
 			case OPT_RATE:
-				if (!parse_i64_arg(optarg, 0, MAX_RATE_LIMIT,
-								   &runtime.rate_limit))
-					die("--rate-limit must be in 0..%d", MAX_RATE_LIMIT);
+			case OPT_IMPORT_RATE:
+			case OPT_ONLINE_RATE:
+				for (size_t i = 0; i < sizeof(rate_flags) / sizeof(rate_flags[0]); i++)
+					if (rate_flags[i].opt == opt &&
+						!parse_i64_arg(optarg, 0, MAX_RATE_LIMIT,
+									   &runtime.rate_limit[rate_flags[i].api]))
+						die("%s must be in 0..%d", rate_flags[i].flag,
+							MAX_RATE_LIMIT);
+				break;
+			case OPT_ACCOUNT_LIMIT:
+				if (!parse_i64_arg(optarg, 0, MAX_ACCOUNT_LIMIT,
+								   &runtime.account_limit))
+					die("--account-limit must be in 0..%d", MAX_ACCOUNT_LIMIT);
+				break;
+			case OPT_FAULT_API:
+				runtime.fault_api = optarg[0] ? api_find_name(optarg) : -1;
+				if (optarg[0] && runtime.fault_api < 0)
+					die("--fault-api must be account_check, multiaccount_import or query_online_status");
 				break;
 			case OPT_LATENCY:
 				if (!parse_i64_arg(optarg, 0, MAX_DELAY_MS,

@@ -2,7 +2,7 @@
  * server.c - imsim's HTTP side: libmicrohttpd's daemon and callbacks, the
  * state of one request, how a prepared answer is sent (or the connection
  * dropped or reset), and the control endpoints under /_imsim/.  The API
- * call itself is account_check.c's.
+ * calls themselves are apicall.c's (and query.c's).
  */
 #include "imsim.h"
 
@@ -14,7 +14,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
-#define API_PATH "/v4/im_open_login_svc/account_check"
 #define CONTROL_MAX_BODY (64 * 1024)
 
 /* ---- per-request state ---- */
@@ -68,7 +67,7 @@ body_append(req_ctx *rc, const char *data, size_t len)
 /* ---- answers ---- */
 
 /* {"ActionStatus":"FAIL",...}, the answer of a whole-call failure */
-static int
+int
 build_fail(protocol_buffer *b, int32_t code, const char *info)
 {
 	char		tmp[96];
@@ -220,6 +219,18 @@ finish_control(struct MHD_Connection *conn, req_ctx *rc)
 			stats_reset();
 			stats_json(&b);
 			break;
+		case EP_ACCOUNTS_RESET:
+			{
+				char		ans[48];
+
+				if (!rc->is_post)
+					return control_error(conn, rc, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST");
+				accounts_reset();
+				snprintf(ans, sizeof(ans), "{\"imported_by_api\":%zu}",
+						 accounts_imported_by_api());
+				protocol_buffer_append(&b, ans, strlen(ans));
+				break;
+			}
 		default:
 			{
 				protocol_buffer nb = {0};
@@ -238,16 +249,23 @@ finish_control(struct MHD_Connection *conn, req_ctx *rc)
 /* ---- MHD callbacks ---- */
 
 static endpoint
-classify(const char *url)
+classify(const char *url, api_id *api)
 {
-	if (strcmp(url, API_PATH) == 0)
+	int			a = api_find_path(url);
+
+	if (a >= 0)
+	{
+		*api = (api_id) a;
 		return EP_API;
+	}
 	if (strcmp(url, "/_imsim/config") == 0)
 		return EP_CONFIG;
 	if (strcmp(url, "/_imsim/stats") == 0)
 		return EP_STATS;
 	if (strcmp(url, "/_imsim/stats/reset") == 0)
 		return EP_STATS_RESET;
+	if (strcmp(url, "/_imsim/accounts/reset") == 0)
+		return EP_ACCOUNTS_RESET;
 	return EP_NOT_FOUND;
 }
 
@@ -276,7 +294,7 @@ access_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (rc == NULL)
 			return MHD_NO;
 		*con_cls = rc;
-		rc->ep = classify(url);
+		rc->ep = classify(url, &rc->api);
 		rc->is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 		rc->is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
 		rc->body_limit = rc->ep == EP_API ? fixed.max_body : CONTROL_MAX_BODY;

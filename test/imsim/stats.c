@@ -1,6 +1,8 @@
 /*
  * stats.c - imsim's statistics: what GET /_imsim/stats answers (README.md
- * lists the fields) and POST /_imsim/stats/reset zeroes.
+ * lists the fields) and POST /_imsim/stats/reset zeroes.  The top-level
+ * figures are totals over the APIs (so that they read as before for a
+ * client of account_check alone); "apis" has each API's own.
  */
 #include "imsim.h"
 
@@ -15,6 +17,15 @@ typedef struct counter
 } counter;
 
 #define MAX_COUNTERS 128
+
+/* one API's share of the figures */
+typedef struct api_stats
+{
+	uint64_t	calls;
+	counter		by_code[MAX_COUNTERS];
+	int			n_by_code;
+	uint64_t	items;
+} api_stats;
 
 /* stats.lock guards everything here */
 static struct
@@ -33,6 +44,7 @@ static struct
 	uint64_t	max_in_flight;
 	uint64_t	connections;
 	uint64_t	connections_open;
+	api_stats	api[NAPIS];
 } stats = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /*
@@ -72,6 +84,7 @@ stats_call_begin(req_ctx *rc)
 {
 	pthread_mutex_lock(&stats.lock);
 	stats.calls++;
+	stats.api[rc->api].calls++;
 	stats.in_flight++;
 	if (stats.in_flight > stats.max_in_flight)
 		stats.max_in_flight = stats.in_flight;
@@ -91,19 +104,22 @@ stats_call_end(req_ctx *rc)
 }
 
 /*
- * Records the answer of one call.  code_key is the ErrorCode answered or a
- * fault name; ids are the UserIDs of a successful call (else n = 0).
+ * Records the answer of one call of api.  code_key is the ErrorCode
+ * answered or a fault name; ids are the UserIDs of a successful call (else
+ * n = 0).
  */
 void
-stats_record(const char *code_key, const char *fault_name,
+stats_record(api_id api, const char *code_key, const char *fault_name,
 			 const char *const *ids, const size_t *lens, size_t n)
 {
-	uint64_t	hashes[PROTOCOL_MAX_BATCH];
+	uint64_t	hashes[MAX_ITEMS];
+	api_stats  *as = &stats.api[api];
 
 	for (size_t i = 0; i < n; i++)
 		hashes[i] = idset_hash(ids[i], lens[i]);
 	pthread_mutex_lock(&stats.lock);
 	counter_add(stats.by_code, &stats.n_by_code, code_key);
+	counter_add(as->by_code, &as->n_by_code, code_key);
 	if (fault_name)
 		counter_add(stats.faults, &stats.n_faults, fault_name);
 	if (n > 0)
@@ -111,6 +127,7 @@ stats_record(const char *code_key, const char *fault_name,
 		uint64_t	call = ++stats.call_seq;
 
 		stats.items += n;
+		as->items += n;
 		for (size_t i = 0; i < n && !fixed.no_id_stats; i++)
 		{
 			int			inserted;
@@ -153,10 +170,17 @@ stats_json(protocol_buffer *b)
 	char		tmp[512];
 	char		distinct[32];
 	char		repeated[32];
-	uint64_t	max_cps;
+	uint64_t	max_cps = 0;
+	uint64_t	api_max_cps[NAPIS];
 
+	/* the top-level figure: the busiest API's */
 	pthread_mutex_lock(&runtime.lock);
-	max_cps = runtime.max_cps;
+	for (int a = 0; a < NAPIS; a++)
+	{
+		api_max_cps[a] = runtime.win[a].max_cps;
+		if (api_max_cps[a] > max_cps)
+			max_cps = api_max_cps[a];
+	}
 	pthread_mutex_unlock(&runtime.lock);
 
 	pthread_mutex_lock(&stats.lock);
@@ -178,11 +202,25 @@ stats_json(protocol_buffer *b)
 			 ",\"items\":%" PRIu64 ",\"distinct_ids\":%s,\"repeated_ids\":%s"
 			 ",\"max_calls_per_second\":%" PRIu64 ",\"max_in_flight\":%" PRIu64
 			 ",\"in_flight\":%" PRIu64 ",\"connections\":%" PRIu64
-			 ",\"connections_open\":%" PRIu64 "}",
+			 ",\"connections_open\":%" PRIu64 ",\"apis\":{",
 			 stats.items, distinct, repeated, max_cps,
 			 stats.max_in_flight, stats.in_flight, stats.connections,
 			 stats.connections_open);
 	protocol_buffer_append(b, tmp, strlen(tmp));
+	for (int a = 0; a < NAPIS; a++)
+	{
+		const api_stats *as = &stats.api[a];
+
+		snprintf(tmp, sizeof(tmp), "%s\"%s\":{\"calls\":%" PRIu64 ",\"calls_by_code\":",
+				 a ? "," : "", api_name(a), as->calls);
+		protocol_buffer_append(b, tmp, strlen(tmp));
+		append_counters(b, as->by_code, as->n_by_code);
+		snprintf(tmp, sizeof(tmp),
+				 ",\"items\":%" PRIu64 ",\"max_calls_per_second\":%" PRIu64 "}",
+				 as->items, api_max_cps[a]);
+		protocol_buffer_append(b, tmp, strlen(tmp));
+	}
+	protocol_buffer_append(b, "}}", 2);
 	pthread_mutex_unlock(&stats.lock);
 }
 
@@ -190,8 +228,11 @@ void
 stats_reset(void)
 {
 	pthread_mutex_lock(&runtime.lock);
-	runtime.max_cps = 0;
-	runtime.win_pushed_at_reset = runtime.win_pushed;
+	for (int a = 0; a < NAPIS; a++)
+	{
+		runtime.win[a].max_cps = 0;
+		runtime.win[a].pushed_at_reset = runtime.win[a].pushed;
+	}
 	pthread_mutex_unlock(&runtime.lock);
 
 	pthread_mutex_lock(&stats.lock);
@@ -203,6 +244,12 @@ stats_reset(void)
 	stats.repeated_ids = 0;
 	stats.max_in_flight = stats.in_flight;
 	stats.connections = 0;
+	for (int a = 0; a < NAPIS; a++)
+	{
+		stats.api[a].calls = 0;
+		stats.api[a].n_by_code = 0;
+		stats.api[a].items = 0;
+	}
 	pthread_mutex_unlock(&stats.lock);
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Tests of imsim, the account_check simulator (see README.md).
+"""Tests of imsim, the simulator of account_check, multiaccount_import and
+query_online_status (see README.md).
 
 usage: python3 test_imsim.py [PATH_TO_IMSIM] [-k SUBSTRING]
 
@@ -1234,6 +1235,850 @@ def command_line():
         out = subprocess.run([BIN] + bad, capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, (bad, out.returncode)
         assert out.stderr, bad
+
+
+# ---------------------------------------------------------------------------
+# multiaccount_import and query_online_status
+# ---------------------------------------------------------------------------
+
+IMPORT = "/v4/im_open_login_svc/multiaccount_import"
+ONLINE = "/v4/openim/query_online_status"
+OK_HEAD = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": ""}
+ONLINE_DETAIL = {"Online": [{"Platform": "iPhone", "Status": "Online"}],
+                 "PushOnline": [{"Platform": "Android", "Status": "PushOnline"}],
+                 "Offline": []}
+
+
+def shared_apis(name="apis"):
+    """An instance shared by the tests below, every API's rate limit off."""
+    if name not in _shared:
+        _shared[name] = Sim("--rate-limit", "0", "--import-rate-limit", "0",
+                            "--online-rate-limit", "0")
+    return _shared[name]
+
+
+def import_body(ids, form="AccountList", **extra):
+    if form == "Accounts":
+        return json.dumps({"Accounts": list(ids)})
+    return json.dumps({"AccountList": [dict({"UserID": i}, **extra) for i in ids]})
+
+
+def online_body(ids, detail=None):
+    doc = {"To_Account": list(ids)}
+    if detail is not None:
+        doc["IsNeedDetail"] = detail
+    return json.dumps(doc)
+
+
+def import_call(s, ids, form="AccountList", **kw):
+    return s.call(body=import_body(ids, form), path=IMPORT, **kw)
+
+
+def online_call(s, ids, detail=None, **kw):
+    return s.call(body=online_body(ids, detail), path=ONLINE, **kw)
+
+
+def refused(uid):
+    """README's fail rule of multiaccount_import."""
+    b = uid.encode()
+    return len(b) == 0 or len(b) > 32 or b.startswith(b"reject")
+
+
+def expected_import(ids):
+    return dict(OK_HEAD, FailAccounts=[i for i in ids if refused(i)])
+
+
+def online_status(uid, imported=even_rule):
+    """README's online rule: the Status, or None for an ErrorList entry."""
+    b = uid.encode()
+    if not 0 < len(b) <= 32 or not imported(uid):
+        return None
+    if b[-1:] in (b"0", b"4", b"8"):
+        return "Online"
+    if b[-1:] in (b"2", b"6"):
+        return "PushOnline"
+    return "Offline"
+
+
+def expected_online(ids, detail=False, imported=even_rule):
+    qr, el = [], []
+    for uid in ids:
+        st = online_status(uid, imported)
+        if st is None:
+            el.append({"To_Account": uid, "ErrorCode": 70107})
+        else:
+            e = {"To_Account": uid, "Status": st}
+            if detail:
+                e["Detail"] = ONLINE_DETAIL[st]
+            qr.append(e)
+    ans = dict(OK_HEAD, QueryResult=qr)
+    if el:
+        ans["ErrorList"] = el
+    return ans
+
+
+def pairs(v):
+    """v with every object as a list of (key, value): compares key order too."""
+    if isinstance(v, dict):
+        return [(k, pairs(x)) for k, x in v.items()]
+    if isinstance(v, list):
+        return [pairs(x) for x in v]
+    return v
+
+
+def assert_exact(data, want):
+    got = ordered(data)
+    assert got == pairs(want), (data[:600], want)
+
+
+def imported_by_api(s):
+    return s.control("GET", "/_imsim/config")[1]["imported_by_api"]
+
+
+def accounts_reset(s):
+    status, ans = s.control("POST", "/_imsim/accounts/reset")
+    assert status == 200 and ans == {"imported_by_api": 0}, (status, ans)
+
+
+def check_status(s, ids):
+    return [it.get("AccountStatus") for it in s.call(ids)["ResultItem"]]
+
+
+def query_failures():
+    now = int(time.time())
+    return [({"sdkappid": None}, 60012), ({"sdkappid": "1400000001"}, 70020),
+            ({"identifier": None}, 60004), ({"usersig": ""}, 70002),
+            ({"usersig": "not base64!"}, 70003),
+            ({"usersig": gen_usersig(identifier="bob")}, 70013),
+            ({"usersig": gen_usersig(appid=1400000001)}, 70014),
+            ({"usersig": gen_usersig(t=now - 1000, expire=10)}, 70001),
+            ({"usersig": gen_usersig(key="other")}, 70009),
+            ({"random": "4294967296"}, 60002), ({"random": None}, 60002),
+            ({"contenttype": "xml"}, 60002),
+            ({"identifier": "bob", "usersig": gen_usersig(identifier="bob")}, 70403),
+            # order: the UserSig before random, random before contenttype
+            ({"usersig": "", "random": "x"}, 70002),
+            ({"identifier": "bob", "usersig": gen_usersig(identifier="bob"),
+              "contenttype": "xml"}, 60002)]
+
+
+@test
+def apis_query_checks():
+    s = shared_apis()
+    for path, body in ((IMPORT, import_body(["qa"])), (ONLINE, online_body(["qa"]))):
+        for over, code in query_failures():
+            assert_fail(s.call(body=body, path=path, query=default_query(**over)), code)
+            # query errors come before body errors
+            assert_fail(s.call(body="garbage", path=path, query=default_query(**over)), code)
+        status, _, data = s.call(body=body, path=path, method="GET", raw=True)
+        assert status == 200, status
+        assert_fail(json.loads(data), 60002)
+        assert s.call(body=body, path=path)["ActionStatus"] == "OK"
+    status, _, _ = s.call(body="{}", path="/v4/openim/nope", raw=True)
+    assert status == 404, status
+    accounts_reset(s)
+
+
+@test
+def apis_body_larger_than_max_body():
+    s = Sim("--max-body", "2000")
+    try:
+        ids = ["user-%04d" % i for i in range(100)]
+        assert_fail(import_call(s, ids), 60003)
+        assert_fail(online_call(s, ids + ids), 60003)
+        assert import_call(s, ids[:10])["ActionStatus"] == "OK"
+        assert online_call(s, ids[:10])["ActionStatus"] == "OK"
+    finally:
+        s.stop()
+
+
+@test
+def import_body_checks():
+    s = shared_apis()
+    for body in ("", "{", "[", '{"AccountList":[{"UserID":"a"},]}',
+                 '{"AccountList":[{"UserID":"a"}]} x', '{"Accounts":["a",]}',
+                 '{"Accounts":[\'a\']}', '{"AccountList":[{"UserID":"a","Nick":01}]}'):
+        assert_fail(s.call(body=body, path=IMPORT), 60003)
+    bad = ["{}", "[]", "3", '"x"', '{"accountlist":[{"UserID":"a"}]}',
+           '{"AccountList":"a"}', '{"AccountList":{}}', '{"AccountList":null}',
+           '{"AccountList":[]}', import_body(["u%d" % i for i in range(101)]),
+           '{"AccountList":[1]}', '{"AccountList":["a"]}', '{"AccountList":[{}]}',
+           '{"AccountList":[{"UserId":"a"}]}', '{"AccountList":[{"UserID":1}]}',
+           '{"AccountList":[{"UserID":null}]}',
+           '{"AccountList":[{"UserID":"a"},{"UserID":"b","Nick":1}]}',
+           '{"AccountList":[{"UserID":"a","Nick":null}]}',
+           '{"AccountList":[{"UserID":"a","Nick":["n"]}]}',
+           '{"AccountList":[{"UserID":"a","FaceUrl":{}}]}',
+           '{"AccountList":[{"UserID":"a","FaceUrl":true}]}',
+           '{"Accounts":"a"}', '{"Accounts":[]}', '{"Accounts":[1]}',
+           '{"Accounts":["a",null]}', '{"Accounts":[{"UserID":"a"}]}',
+           import_body(["u%d" % i for i in range(101)], form="Accounts"),
+           # AccountList wins, also when it is the bad one
+           '{"AccountList":[],"Accounts":["a"]}', '{"Accounts":["a"],"AccountList":5}',
+           # the last of repeated members wins
+           '{"AccountList":[{"UserID":"a"}],"AccountList":[]}',
+           '{"AccountList":[{"UserID":"a","UserID":2}]}',
+           '{"AccountList":[{"UserID":"a","Nick":"n","Nick":2}]}']
+    for body in bad:
+        assert_fail(s.call(body=body, path=IMPORT), 70402)
+    good = [(import_body(["u%d" % i for i in range(100)]), ["u%d" % i for i in range(100)]),
+            (import_body(["reject%d" % i for i in range(100)], form="Accounts"),
+             ["reject%d" % i for i in range(100)]),
+            ('{"AccountList":[{"UserID":"a","Nick":"n","FaceUrl":"http://f/1.png","X":[1]}]}', ["a"]),
+            ('{"AccountList":[{"UserID":"rejectA","Nick":2,"Nick":"n"}],"Accounts":[1]}', ["rejectA"]),
+            ('{"Accounts":[1],"AccountList":[{"UserID":"rejectB"}]}', ["rejectB"]),
+            ('{"Accounts":["reject1","b"],"Other":{"AccountList":1}}', ["reject1", "b"]),
+            ('{"\\u0041ccountList":[{"\\u0055serID":"reject\\u0043","\\u004eick":"x"}]}', ["rejectC"]),
+            ('{"AccountList":[{"UserID":"x","UserID":"rejectD"}]}', ["rejectD"]),
+            (' \n{ "AccountList" :\t[ { "UserID" : "c" } ] }\r\n', ["c"])]
+    for body, ids in good:
+        ans = s.call(body=body, path=IMPORT)
+        assert ans == expected_import(ids), (body, ans)
+    accounts_reset(s)
+
+
+@test
+def online_body_checks():
+    s = shared_apis()
+    for body in ("", "{", '{"To_Account":["a",]}', '{"To_Account":["a"],"IsNeedDetail":01}',
+                 '{"To_Account":["a"],"IsNeedDetail":NaN}', '{"To_Account":["a"],"IsNeedDetail":}'):
+        assert_fail(s.call(body=body, path=ONLINE), 60003)
+    bad = ["{}", "[]", "null", '{"to_account":["a"]}', '{"To_Account":"a"}',
+           '{"To_Account":{}}', '{"To_Account":[]}', online_body(["u%d" % i for i in range(501)]),
+           '{"To_Account":[1]}', '{"To_Account":["a",null]}', '{"To_Account":[["a"]]}',
+           '{"To_Account":[{"UserID":"a"}]}', '{"To_Account":["a"],"To_Account":[]}']
+    for v in ("2", "-1", "\"1\"", "true", "false", "null", "1.0", "1e0", "0.5", "[1]",
+              "99999999999999999999"):
+        bad.append('{"To_Account":["a"],"IsNeedDetail":%s}' % v)
+    bad.append('{"To_Account":["a"],"IsNeedDetail":1,"IsNeedDetail":2}')
+    for body in bad:
+        assert_fail(s.call(body=body, path=ONLINE), 70402)
+    ids = ["u%d" % i for i in range(500)]
+    assert online_call(s, ids) == expected_online(ids)
+    for body, ids, detail in (
+            ('{"To_Account":["a0"],"IsNeedDetail":0}', ["a0"], False),
+            ('{"To_Account":["a0"],"IsNeedDetail":-0}', ["a0"], False),
+            ('{"To_Account":["a0"],"IsNeedDetail":2,"IsNeedDetail":1}', ["a0"], True),
+            ('{"To_Account":["x"],"To_Account":["a2","b"],"Other":[1]}', ["a2", "b"], False),
+            ('{"To_\\u0041ccount":["a4"],"IsNeed\\u0044etail":1}', ["a4"], True),
+            (' {"IsNeedDetail" : 1 , "To_Account" : [ "a6" ] }\n', ["a6"], True)):
+        ans = s.call(body=body, path=ONLINE)
+        assert ans == expected_online(ids, detail), (body, ans)
+
+
+@test
+def import_answer_shape_and_fail_rule():
+    s = shared_apis()
+    status, r, data = s.call(body=import_body(["f2", "reject", "f3"]), path=IMPORT, raw=True)
+    assert status == 200 and r.getheader("Content-Type") == "application/json"
+    assert data == b'{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","FailAccounts":["reject"]}', data
+    data = s.call(body=import_body(["f4"]), path=IMPORT, raw=True)[2]
+    assert data == b'{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","FailAccounts":[]}', data
+    ids = ["", "x" * 33, "y" * 32, "reject", "rejected", "Reject1", "xreject", "rejec",
+           "rejecx", "rejecT1", "é" * 16, "é" * 16 + "z", "reject", "", "reject\x00", " reject"]
+    for form in ("AccountList", "Accounts"):
+        ans = s.call(body=import_body(ids, form), path=IMPORT, raw=True)[2]
+        assert_exact(ans, expected_import(ids))
+    assert expected_import(ids)["FailAccounts"] == [
+        "", "x" * 33, "reject", "rejected", "é" * 16 + "z", "reject", "", "reject\x00"]
+    # IDs are escaped as account_check escapes them
+    ids = ['reject"q', "reject\\", "reject\n\t\x01", "reject\x00", "reject中文", "reject😀"]
+    for ensure_ascii in (True, False):
+        body = json.dumps({"Accounts": ids}, ensure_ascii=ensure_ascii)
+        status, _, data = s.call(body=body, path=IMPORT, raw=True)
+        assert json.loads(data)["FailAccounts"] == ids, data
+    assert b'"reject\\"q","reject\\\\","reject\\n\\t\\u0001","reject\\u0000"' in data, data
+    accounts_reset(s)
+
+
+@test
+def import_then_checked_as_imported():
+    path = os.path.join(TMP, "imported-api.txt")
+    with open(path, "w") as f:
+        f.write("filed\n")
+    s = Sim("--imported-file", path, "--rate-limit", "0", "--import-rate-limit", "0")
+    try:
+        ids = ["alice", "bob", "carol", "rejectdan", "filed"]
+        assert check_status(s, ids) == ["NotImported", "NotImported", "NotImported",
+                                         "NotImported", "Imported"]
+        assert imported_by_api(s) == 0
+        assert import_call(s, ["alice", "bob", "rejectdan", "alice", "filed"]) == \
+            expected_import(["rejectdan"])
+        assert check_status(s, ids) == ["Imported", "Imported", "NotImported",
+                                         "NotImported", "Imported"]
+        # the file's account was Imported before: not one the API added
+        assert imported_by_api(s) == 2
+        # the older form, and Nick/FaceUrl of an existing account updated
+        assert import_call(s, ["carol"], form="Accounts") == expected_import([])
+        body = json.dumps({"AccountList": [{"UserID": "alice", "Nick": "Al", "FaceUrl": "http://x/a"},
+                                           {"UserID": "carol", "Nick": "C"}]})
+        assert s.call(body=body, path=IMPORT) == expected_import([])
+        assert check_status(s, ids)[:3] == ["Imported"] * 3
+        assert imported_by_api(s) == 3
+        # failed calls import nothing
+        assert_fail(s.call(body='{"AccountList":[{"UserID":"erin"},1]}', path=IMPORT), 70402)
+        assert_fail(import_call(s, ["erin"], query=default_query(usersig="")), 70002)
+        assert check_status(s, ["erin"]) == ["NotImported"]
+        # reset forgets the API's accounts; the file stays
+        accounts_reset(s)
+        assert check_status(s, ids) == ["NotImported"] * 4 + ["Imported"]
+        status, cfg = s.control("GET", "/_imsim/config")
+        assert cfg["imported"] == 1 and cfg["imported_by_api"] == 0, cfg
+        # and they can be imported again
+        import_call(s, ["bob"])
+        assert check_status(s, ["bob", "alice"]) == ["Imported", "NotImported"]
+        assert imported_by_api(s) == 1
+    finally:
+        s.stop()
+
+
+@test
+def import_account_limit():
+    s = Sim("--account-limit", "3", "--import-rate-limit", "0", "--rate-limit", "0")
+    try:
+        assert import_call(s, ["la", "lb"]) == expected_import([])
+        status, _, data = s.call(body=import_body(["lc", "ld"]), path=IMPORT, raw=True)
+        ans = json.loads(data)
+        assert_fail(ans, 70398)
+        assert ans["ErrorInfo"].startswith("The number of accounts exceeds the limit"), ans
+        assert check_status(s, ["lc", "ld"]) == ["NotImported"] * 2     # nothing imported
+        assert imported_by_api(s) == 2
+        # a new account counts once however often it appears; refused ones,
+        # accounts already imported and ones Imported by the rule not at all
+        assert import_call(s, ["lc", "lc", "la", "rejectX", "x2", "y4"]) == \
+            expected_import(["rejectX"])
+        assert imported_by_api(s) == 3
+        assert import_call(s, ["la", "lb", "lc", "rejectY"]) == expected_import(["rejectY"])
+        assert_fail(import_call(s, ["le"]), 70398)
+        st = s.stats()
+        assert st["apis"]["multiaccount_import"]["calls_by_code"] == {"0": 3, "70398": 2}, st
+        # 0 turns the limit off; so does raising it
+        cfg = s.config(account_limit=0)
+        assert cfg["account_limit"] == 0
+        assert import_call(s, ["le", "lf"]) == expected_import([])
+        assert imported_by_api(s) == 5
+        s.config(account_limit=6)
+        assert_fail(import_call(s, ["lg", "lh"]), 70398)
+        assert import_call(s, ["lg"]) == expected_import([])
+        accounts_reset(s)
+        assert import_call(s, ["m1", "m3", "m5", "m7", "m9", "m11"]) == expected_import([])
+        assert imported_by_api(s) == 6
+    finally:
+        s.stop()
+
+
+@test
+def import_concurrent_threads():
+    s = Sim("--rule", "none", "--rate-limit", "0", "--import-rate-limit", "0",
+            "--threads", "4")
+    try:
+        errors = []
+
+        def importer(t):
+            try:
+                c = s.connect()
+                for b in range(10):
+                    ids = ["t%d_%d_%d" % (t, b, i) for i in range(10)]
+                    assert import_call(s, ids, conn=c) == expected_import([])
+                    st = check_status(s, ids) if b % 3 == 0 else None
+                    assert st is None or st == ["Imported"] * 10, st
+                c.close()
+            except Exception as e:      # reported below
+                errors.append(e)
+        threads = [threading.Thread(target=importer, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not errors, errors
+        assert imported_by_api(s) == 800
+        for t in range(8):
+            ids = ["t%d_%d_%d" % (t, b, i) for b in range(10) for i in range(10)]
+            assert check_status(s, ids) == ["Imported"] * 100
+        # the limit holds under concurrency: room for exactly 5 of 10 calls
+        s.config(account_limit=850)
+        codes = [None] * 10
+
+        def over(k):
+            try:
+                codes[k] = import_call(s, ["o%d_%d" % (k, i) for i in range(10)])["ErrorCode"]
+            except Exception as e:
+                codes[k] = e
+        threads = [threading.Thread(target=over, args=(k,)) for k in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(codes) == [0] * 5 + [70398] * 5, codes
+        assert imported_by_api(s) == 850
+    finally:
+        s.stop()
+
+
+@test
+def accounts_reset_endpoint():
+    s = Sim("--latency-ms", "400")
+    try:
+        t0 = time.monotonic()
+        assert import_call(s, ["ra"]) == expected_import([])
+        assert time.monotonic() - t0 >= 0.39          # the API is delayed...
+        t0 = time.monotonic()
+        status, ans = s.control("POST", "/_imsim/accounts/reset")
+        assert time.monotonic() - t0 < 0.3            # ...the control endpoint is not
+        assert status == 200 and ans == {"imported_by_api": 0}, ans
+        assert s.control("GET", "/_imsim/accounts/reset")[0] == 405
+        st = s.stats()
+        assert st["calls"] == 1 and st["apis"]["multiaccount_import"]["calls"] == 1, st
+        t0 = time.monotonic()
+        assert online_call(s, ["a0"]) == expected_online(["a0"])
+        assert time.monotonic() - t0 >= 0.39
+    finally:
+        s.stop()
+
+
+@test
+def online_rule_with_and_without_detail():
+    path = os.path.join(TMP, "imported-online.txt")
+    with open(path, "w") as f:
+        f.write("alice\nbob8\ncarol2\n")
+    s = Sim("--imported-file", path, "--rule", "even", "--online-rate-limit", "0")
+    try:
+        import_call(s, ["dave", "erin6", "frank4"])
+        imported = {"alice", "bob8", "carol2", "dave", "erin6", "frank4"}
+
+        def is_imp(uid):
+            return uid in imported or even_rule(uid)
+        ids = ["a0", "a4", "a8", "a2", "a6", "alice", "bob8", "carol2", "dave", "erin6",
+               "frank4", "a1", "a3", "x", "", "x" * 33, "4" * 33, "é", "2a", "1" * 32,
+               "a0", "x", "١٢"]
+        for detail in (None, 0, 1):
+            status, _, data = s.call(body=online_body(ids, detail), path=ONLINE, raw=True)
+            assert status == 200
+            assert_exact(data, expected_online(ids, detail == 1, imported=is_imp))
+        doc = json.loads(data)
+        assert [e["Status"] for e in doc["QueryResult"]] == [
+            "Online", "Online", "Online", "PushOnline", "PushOnline", "Offline", "Online",
+            "PushOnline", "Offline", "PushOnline", "Online", "Online"], doc
+        assert [e["To_Account"] for e in doc["ErrorList"]] == [
+            "a1", "a3", "x", "", "x" * 33, "4" * 33, "é", "2a", "1" * 32, "x", "١٢"], doc
+        # exact bytes of a small answer
+        data = s.call(body=online_body(["a4", "b"], 1), path=ONLINE, raw=True)[2]
+        assert data == (b'{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","QueryResult":'
+                        b'[{"To_Account":"a4","Status":"Online","Detail":[{"Platform":"iPhone",'
+                        b'"Status":"Online"}]}],"ErrorList":[{"To_Account":"b","ErrorCode":70107}]}'), data
+        # ErrorList only when not empty; QueryResult always
+        data = s.call(body=online_body(["a2", "a2"]), path=ONLINE, raw=True)[2]
+        assert data == (b'{"ActionStatus":"OK","ErrorCode":0,"ErrorInfo":"","QueryResult":'
+                        b'[{"To_Account":"a2","Status":"PushOnline"},'
+                        b'{"To_Account":"a2","Status":"PushOnline"}]}'), data
+        assert_exact(s.call(body=online_body(["b", "b"]), path=ONLINE, raw=True)[2],
+                     dict(OK_HEAD, QueryResult=[], ErrorList=[{"To_Account": "b", "ErrorCode": 70107}] * 2))
+        # special characters are escaped as account_check escapes them
+        odd = ['q"0', "b\\2", "n\n4", "z\x006", "中文8", 'q"1']
+        ans = online_call(s, odd)
+        assert [e["To_Account"] for e in ans["QueryResult"]] == odd[:5], ans
+        assert ans["ErrorList"] == [{"To_Account": 'q"1', "ErrorCode": 70107}], ans
+        # an account imported through the API, then forgotten
+        assert online_call(s, ["zed"]) == expected_online(["zed"])
+        import_call(s, ["zed"])
+        assert online_call(s, ["zed"], 1)["QueryResult"] == \
+            [{"To_Account": "zed", "Status": "Offline", "Detail": []}]
+        accounts_reset(s)
+        assert online_call(s, ["zed", "dave"]) == expected_online(["zed", "dave"], imported=lambda u: False)
+    finally:
+        s.stop()
+
+
+@test
+def rate_limits_are_independent():
+    s = Sim("--rate-limit", "3", "--import-rate-limit", "2", "--online-rate-limit", "4")
+    try:
+        c = s.connect()
+        t0 = time.monotonic()
+        codes = {}
+        codes["import"] = [import_call(s, ["r1"], conn=c)["ErrorCode"] for _ in range(3)]
+        codes["check"] = [s.call(["r1"], conn=c)["ErrorCode"] for _ in range(4)]
+        codes["online"] = [online_call(s, ["r1"], conn=c)["ErrorCode"] for _ in range(5)]
+        # failed body checks do not count in a window
+        for _ in range(3):
+            assert_fail(s.call(body="{}", path=ONLINE, conn=c), 70402)
+        codes["import2"] = [import_call(s, ["r1"], conn=c)["ErrorCode"]]
+        elapsed = time.monotonic() - t0
+        assert elapsed < 0.9, "too slow to test the windows: %.2fs" % elapsed
+        assert codes == {"import": [0, 0, 60007], "check": [0, 0, 0, 60007],
+                         "online": [0, 0, 0, 0, 60007], "import2": [60007]}, codes
+        st = s.stats(conn=c)
+        apis = st["apis"]
+        assert apis["account_check"]["max_calls_per_second"] == 3, apis
+        assert apis["multiaccount_import"]["max_calls_per_second"] == 2, apis
+        assert apis["query_online_status"]["max_calls_per_second"] == 4, apis
+        assert st["max_calls_per_second"] == 4, st
+        assert apis["multiaccount_import"]["calls_by_code"] == {"0": 2, "60007": 2}, apis
+        assert apis["query_online_status"]["calls_by_code"] == {"0": 4, "60007": 1, "70402": 3}, apis
+        assert_fail(import_call(s, ["r1"], conn=c), 60007)
+        # changing one limit leaves the others alone
+        cfg = s.config(import_rate_limit=0)
+        assert cfg["import_rate_limit"] == 0 and cfg["rate_limit"] == 3 and cfg["online_rate_limit"] == 4
+        assert [import_call(s, ["r1"], conn=c)["ErrorCode"] for _ in range(5)] == [0] * 5
+        time.sleep(1.05)
+        s.config(online_rate_limit=1, rate_limit=0)
+        assert [online_call(s, ["r1"], conn=c)["ErrorCode"] for _ in range(2)] == [0, 60007]
+        assert [s.call(["r1"], conn=c)["ErrorCode"] for _ in range(5)] == [0] * 5
+        c.close()
+    finally:
+        s.stop()
+
+
+def api_calls(s, ids):
+    """Raw answers of one call of each new API (with IsNeedDetail)."""
+    return {"import": s.call(body=import_body(ids), path=IMPORT, raw=True),
+            "online": s.call(body=online_body(ids, 1), path=ONLINE, raw=True)}
+
+
+@test
+def apis_fault_http502_codes_reset_stall():
+    s = shared_apis("apifaults")
+    ids = ["fa", "rejectfb", "a0"]
+    s.config(faults={"http502": 1})
+    for status, r, data in api_calls(s, ids).values():
+        assert status == 502 and r.getheader("Content-Type") == "text/html", status
+        assert len(data) < 1000
+    for code in (70169, 70202, 70398, 70500, 60007, 12345):
+        s.config(faults={"code%d" % code: 1})
+        for _, _, data in api_calls(s, ids).values():
+            ans = json.loads(data)
+            assert_fail(ans, code)
+            if code in (70169, 70202):
+                assert ans["ErrorInfo"] == "Server timeout. Try again later.", ans
+            if code == 70398:
+                assert ans["ErrorInfo"].startswith("The number of accounts exceeds"), ans
+    s.config(faults={"reset": 1})
+    expect_no_answer(lambda: import_call(s, ids, timeout=5))
+    expect_no_answer(lambda: online_call(s, ids, timeout=5))
+    s.config(faults={"stall": 1}, stall_ms=300)
+    for fn in (lambda: import_call(s, ids, timeout=5), lambda: online_call(s, ids, timeout=5)):
+        t0 = time.monotonic()
+        expect_no_answer(fn)
+        assert 0.25 <= time.monotonic() - t0 < 4
+    s.config(faults={}, stall_ms=60000)
+    # none of those imported anything
+    assert check_status(s, ["fa"]) == ["NotImported"]
+    st = s.stats()
+    for api in ("multiaccount_import", "query_online_status"):
+        by = st["apis"][api]["calls_by_code"]
+        assert by == {"http502": 1, "70169": 1, "70202": 1, "70398": 1, "70500": 1,
+                      "60007": 1, "12345": 1, "reset": 1, "stall": 1}, (api, by)
+
+
+@test
+def apis_fault_malformed_truncated():
+    s = shared_apis("apifaults")
+    ids = ["ma%d" % i for i in range(10)] + ["rejectm%d" % i for i in range(10)] + ["a0", "a2"]
+    s.config(faults={})
+    good = {k: v[2] for k, v in api_calls(s, ids).items()}
+    member = {"import": b'"FailAccounts":', "online": b'"QueryResult":'}
+    s.config(faults={"malformed": 1})
+    for k, (status, r, data) in api_calls(s, ids).items():
+        assert status == 200 and r.getheader("Content-Type") == "application/json"
+        assert data == good[k].replace(member[k], member[k][:-1] + b"=", 1), (k, data)
+        try:
+            json.loads(data)
+            raise AssertionError("malformed answer parsed: %r" % data[:100])
+        except ValueError:
+            pass
+    s.config(faults={"truncated": 1})
+    for k in ("import", "online"):
+        lengths = set()
+        for _ in range(5):
+            status, r, data = api_calls(s, ids)[k]
+            assert status == 200 and int(r.getheader("Content-Length")) == len(data)
+            assert 0 < len(data) < len(good[k]) and good[k].startswith(data), (data, good[k])
+            lengths.add(len(data))
+        assert len(lengths) > 1, lengths
+    # the answer was damaged, not the import: the accounts are in
+    for kind, uid in (("malformed", "mq"), ("truncated", "mr")):
+        s.config(faults={kind: 1})
+        s.call(body=import_body([uid]), path=IMPORT, raw=True)
+    s.config(faults={})
+    assert check_status(s, ["mq", "mr"]) == ["Imported"] * 2
+    st = s.stats()
+    assert st["apis"]["multiaccount_import"]["calls_by_code"].get("malformed") == 2, st
+    assert st["apis"]["query_online_status"]["calls_by_code"].get("truncated") >= 5, st
+    accounts_reset(s)
+
+
+@test
+def apis_fault_missing_and_extra_item():
+    s = shared_apis("apifaults")
+    fails = ["reject%d" % i for i in range(6)]
+    s.config(faults={"missing_item": 1})
+    ans = import_call(s, ["mx"] + fails)
+    got = ans["FailAccounts"]
+    assert ans["ActionStatus"] == "OK" and len(got) == 5, ans
+    assert got == [f for f in fails if f in got], got            # in order, one left out
+    assert import_call(s, ["my", "mz"]) == expected_import([])    # nothing to leave out
+    on = ["a0", "a2", "b1", "a4", "b3"]
+    ans = online_call(s, on, 1)
+    assert len(ans["QueryResult"]) == 2 and ans["ErrorList"] == expected_online(on, True)["ErrorList"], ans
+    assert all(e in expected_online(on, True)["QueryResult"] for e in ans["QueryResult"]), ans
+    ans = online_call(s, ["b1", "b3", "b5"])           # no QueryResult: an ErrorList entry goes
+    assert ans["QueryResult"] == [] and len(ans["ErrorList"]) == 2, ans
+    assert online_call(s, ["b7"]) == dict(OK_HEAD, QueryResult=[]), "ErrorList left empty: omitted"
+    assert online_call(s, ["a8"]) == dict(OK_HEAD, QueryResult=[])
+    # the accounts were imported: only the answer lost an entry
+    s.config(faults={})
+    assert check_status(s, ["mx", "my", "mz"]) == ["Imported"] * 3
+    s.config(faults={"extra_item": 1})
+    status, _, data = s.call(body=import_body(["ex", "reject1"]), path=IMPORT, raw=True)
+    extra = json.loads(data)["FailAccounts"][-1]
+    n = int(re.fullmatch(r"imsim-extra-(\d+)", extra).group(1))
+    assert_exact(data, dict(OK_HEAD, FailAccounts=["reject1", extra]))
+    data = s.call(body=online_body(["a0", "b1"], 1), path=ONLINE, raw=True)[2]
+    want = expected_online(["a0", "b1"], True)
+    want["QueryResult"].append({"To_Account": "imsim-extra-%d" % (n + 1), "Status": "Offline", "Detail": []})
+    assert_exact(data, want)
+    data = s.call(body=online_body(["b1"]), path=ONLINE, raw=True)[2]
+    assert_exact(data, dict(OK_HEAD, QueryResult=[{"To_Account": "imsim-extra-%d" % (n + 2), "Status": "Offline"}],
+                            ErrorList=[{"To_Account": "b1", "ErrorCode": 70107}]))
+    s.config(faults={})
+    assert check_status(s, ["ex"]) == ["Imported"]
+    st = s.stats()
+    assert st["faults"].get("missing_item", 0) >= 6 and st["faults"].get("extra_item", 0) >= 3, st
+    accounts_reset(s)
+
+
+@test
+def import_faults_at_the_account_limit():
+    s = shared_apis("apifaults")
+    s.config(account_limit=1)
+    fail = b'{"ActionStatus":"FAIL","ErrorCode":70398,"ErrorInfo":'
+    s.config(faults={"malformed": 1})
+    data = s.call(body=import_body(["la", "lb"]), path=IMPORT, raw=True)[2]
+    assert data.startswith(b'{"ActionStatus":"FAIL","ErrorCode":70398,"ErrorInfo"="'), data
+    s.config(faults={"missing_item": 1})
+    data = s.call(body=import_body(["la", "lb"]), path=IMPORT, raw=True)[2]
+    assert data.startswith(fail) and json.loads(data)["ErrorCode"] == 70398, data
+    s.config(faults={"extra_item": 1})
+    assert_fail(import_call(s, ["la", "lb"]), 70398)
+    s.config(faults={}, account_limit=0)
+    assert check_status(s, ["la", "lb"]) == ["NotImported"] * 2
+    st = s.stats()["apis"]["multiaccount_import"]["calls_by_code"]
+    assert st.get("malformed", 0) >= 1 and st.get("70398", 0) >= 2, st
+
+
+@test
+def fault_api_selects_the_faulted_api():
+    s = shared_apis("apifaults")
+    s.control("POST", "/_imsim/stats/reset")
+    for name, faulted in (("multiaccount_import", "import"), ("query_online_status", "online"),
+                          ("account_check", "check")):
+        cfg = s.config(faults={"code70500": 1}, fault_api=name)
+        assert cfg["fault_api"] == name, cfg
+        codes = {"check": s.call(["fq"])["ErrorCode"],
+                 "import": import_call(s, ["fq"])["ErrorCode"],
+                 "online": online_call(s, ["fq"])["ErrorCode"]}
+        assert codes == {k: 70500 if k == faulted else 0 for k in codes}, (name, codes)
+    st = s.stats()
+    assert st["faults"] == {"code70500": 3}, st
+    for api in ("account_check", "multiaccount_import", "query_online_status"):
+        assert st["apis"][api]["calls_by_code"] == {"0": 2, "70500": 1}, st
+    # only the chosen API draws: calls of the others leave its sequence alone
+    s.config(faults={"code70500": 0.5}, fault_api="account_check", seed=11)
+    alone = [s.call(["fq"])["ErrorCode"] for _ in range(30)]
+    s.config(seed=11)
+    mixed = []
+    for _ in range(30):
+        assert online_call(s, ["fq"])["ErrorCode"] == 0
+        mixed.append(s.call(["fq"])["ErrorCode"])
+        assert import_call(s, ["fq"])["ErrorCode"] == 0
+    assert mixed == alone and 0 in alone and 70500 in alone, (mixed, alone)
+    # with fault_api "" every API's accepted call draws once, whatever the API
+    s.config(fault_api="", seed=11)
+    s.config(seed=11)
+    seq = [online_call(s, ["fq"])["ErrorCode"] if i % 3 == 0 else
+           import_call(s, ["fq"])["ErrorCode"] if i % 3 == 1 else
+           s.call(["fq"])["ErrorCode"] for i in range(30)]
+    assert seq == alone, (seq, alone)
+    for bad in ({"fault_api": "nope"}, {"fault_api": 1}, {"fault_api": None},
+                {"fault_api": "account_check", "rate_limit": -1}):
+        status, err = s.control("POST", "/_imsim/config", bad)
+        assert status == 400 and "error" in err, (bad, status, err)
+    cfg = s.config(faults={}, fault_api="")
+    assert cfg["fault_api"] == "" and cfg["faults"] == {}, cfg
+    accounts_reset(s)
+
+
+@test
+def stats_per_api_and_reset():
+    s = Sim("--rate-limit", "0")
+    try:
+        c = s.connect()
+        s.call(["a0", "b"], conn=c)
+        s.call(["b"], conn=c)
+        import_call(s, ["x", "rejecty"], conn=c)
+        s.call(body="{", path=IMPORT, conn=c)
+        online_call(s, ["a0", "zz", "a0"], conn=c)
+        online_call(s, ["q"], query=default_query(usersig=""), conn=c)
+        s.control("POST", "/_imsim/config", {"faults": {"code70500": 1}, "fault_budget": 1,
+                                             "fault_api": "query_online_status"}, conn=c)
+        online_call(s, ["a2"], conn=c)
+        st = s.stats(conn=c)
+        want = {"calls": 7, "calls_by_code": {"0": 4, "60003": 1, "70002": 1, "70500": 1},
+                "faults": {"code70500": 1}, "items": 8, "distinct_ids": 5, "repeated_ids": 2,
+                "max_calls_per_second": 2, "in_flight": 0, "connections": 1, "connections_open": 1}
+        for k, v in want.items():
+            assert st[k] == v, (k, st[k], v)
+        assert st["apis"] == {
+            "account_check": {"calls": 2, "calls_by_code": {"0": 2}, "items": 3,
+                              "max_calls_per_second": 2},
+            "multiaccount_import": {"calls": 2, "calls_by_code": {"0": 1, "60003": 1},
+                                    "items": 2, "max_calls_per_second": 1},
+            "query_online_status": {"calls": 3, "calls_by_code": {"0": 1, "70002": 1, "70500": 1},
+                                    "items": 3, "max_calls_per_second": 2}}, st["apis"]
+        assert list(st["apis"]) == ["account_check", "multiaccount_import", "query_online_status"]
+        status, st = s.control("POST", "/_imsim/stats/reset", conn=c)
+        assert status == 200
+        for api in st["apis"].values():
+            assert api == {"calls": 0, "calls_by_code": {}, "items": 0,
+                           "max_calls_per_second": 0}, st
+        assert st["calls"] == 0 and st["items"] == 0 and st["max_calls_per_second"] == 0, st
+        online_call(s, ["a0"], conn=c)
+        st = s.stats(conn=c)
+        assert st["apis"]["query_online_status"]["max_calls_per_second"] == 1, st
+        assert st["apis"]["account_check"]["max_calls_per_second"] == 0, st
+        assert st["max_calls_per_second"] == 1 and st["calls"] == 1, st
+        c.close()
+    finally:
+        s.stop()
+
+
+@test
+def config_new_settings_and_flags():
+    s = Sim()
+    try:
+        status, cfg = s.control("GET", "/_imsim/config")
+        assert status == 200
+        for k, v in (("imported_by_api", 0), ("import_rate_limit", 100), ("online_rate_limit", 200),
+                     ("account_limit", 0), ("fault_api", ""), ("rate_limit", 100)):
+            assert cfg[k] == v, (k, cfg)
+        new = s.config(import_rate_limit=7, online_rate_limit=8, account_limit=9,
+                       fault_api="query_online_status")
+        assert (new["import_rate_limit"], new["online_rate_limit"], new["account_limit"],
+                new["fault_api"]) == (7, 8, 9, "query_online_status"), new
+        for bad in ({"import_rate_limit": -1}, {"online_rate_limit": 100000001},
+                    {"account_limit": -1}, {"account_limit": "5"}, {"import_rate_limit": 1.5},
+                    {"account_limit": 5, "fault_api": "x"}):
+            status, err = s.control("POST", "/_imsim/config", bad)
+            assert status == 400 and "error" in err, (bad, status, err)
+        assert s.control("GET", "/_imsim/config")[1] == new      # all or nothing
+    finally:
+        s.stop()
+    s = Sim("--import-rate-limit", "5", "--online-rate-limit", "0", "--account-limit", "12",
+            "--fault-api", "multiaccount_import")
+    try:
+        cfg = s.control("GET", "/_imsim/config")[1]
+        assert (cfg["import_rate_limit"], cfg["online_rate_limit"], cfg["account_limit"],
+                cfg["fault_api"]) == (5, 0, 12, "multiaccount_import"), cfg
+    finally:
+        s.stop()
+    out = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10)
+    for flag in ("--import-rate-limit", "--online-rate-limit", "--account-limit", "--fault-api",
+                 "multiaccount_import", "query_online_status"):
+        assert flag in out.stdout, flag
+    for bad in (["--import-rate-limit", "-1"], ["--online-rate-limit", "x"],
+                ["--account-limit", "-5"], ["--account-limit", "100000001"],
+                ["--fault-api", "nope"], ["--fault-api", "Account_check"]):
+        out = subprocess.run([BIN] + bad, capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2 and out.stderr, (bad, out.returncode)
+
+
+def import_expectation(text):
+    """(code, ids) that the README's import body rules give, by Python's json."""
+    def reject(c):
+        raise ValueError(c)
+    try:
+        doc = json.loads(text, parse_constant=reject)
+    except (ValueError, RecursionError):
+        return 60003, None
+    if not isinstance(doc, dict) or not ("AccountList" in doc or "Accounts" in doc):
+        return 70402, None
+    objects = "AccountList" in doc
+    lst = doc["AccountList"] if objects else doc["Accounts"]
+    if not isinstance(lst, list) or not 1 <= len(lst) <= 100:
+        return 70402, None
+    for it in lst:
+        if objects and not (isinstance(it, dict) and isinstance(it.get("UserID"), str) and
+                            all(isinstance(it.get(k, ""), str) for k in ("Nick", "FaceUrl"))):
+            return 70402, None
+        if not objects and not isinstance(it, str):
+            return 70402, None
+    return 0, [it["UserID"] if objects else it for it in lst]
+
+
+def online_expectation(text):
+    def reject(c):
+        raise ValueError(c)
+    try:
+        doc = json.loads(text, parse_constant=reject)
+    except (ValueError, RecursionError):
+        return 60003, None
+    if not isinstance(doc, dict) or "To_Account" not in doc:
+        return 70402, None
+    lst = doc["To_Account"]
+    if not isinstance(lst, list) or not 1 <= len(lst) <= 500 or \
+            not all(isinstance(i, str) for i in lst):
+        return 70402, None
+    d = doc.get("IsNeedDetail", 0)
+    if type(d) is not int or d not in (0, 1):
+        return 70402, None
+    return 0, (lst, d)
+
+
+@test
+def apis_body_parser_differential():
+    """Random mutations of both new bodies: imsim agrees with Python's json."""
+    import random
+    rnd = random.Random(20240917)
+    s = shared_apis()
+    c = s.connect()
+    q = default_query()
+    seeds = {IMPORT: ['{"AccountList":[{"UserID":"reject1","Nick":"n"},{"UserID":"b2","FaceUrl":"u"}]}',
+                      '{"Accounts":["reject","b"]}', '{"AccountList":[{"UserID":"x"}],"Accounts":[1]}',
+                      '{"Accounts":["a"],"AccountList":[{"UserID":"reject\\u00e9","Nick":null}]}'],
+             ONLINE: ['{"To_Account":["a0","b1"],"IsNeedDetail":1}',
+                      '{"To_Account":["x\\n"],"IsNeedDetail":0,"Other":[1,2.5e3]}',
+                      '{"To_Account":["a","b"]}']}
+    alphabet = '{}[]":,\\ \t\n0123456789-+.eEtrufalsnUIDxé/'
+    checked = 0
+    for i in range(500):
+        path = IMPORT if i % 2 else ONLINE
+        text = rnd.choice(seeds[path])
+        for _ in range(rnd.randint(1, 3)):
+            op = rnd.random()
+            pos = rnd.randint(0, len(text))
+            if op < 0.4:
+                text = text[:pos] + rnd.choice(alphabet) + text[pos:]
+            elif op < 0.8:
+                text = text[:pos] + text[pos + 1:]
+            else:
+                text = text[:pos] + rnd.choice(alphabet) + text[pos + 1:]
+        want, got = (import_expectation if path == IMPORT else online_expectation)(text)
+        ans = s.call(body=text, query=q, conn=c, path=path)
+        assert ans["ErrorCode"] == want, (path, text, ans, want)
+        if want != 0:
+            continue
+        checked += 1
+        if path == IMPORT:
+            if not any(0xD800 <= ord(ch) <= 0xDFFF for uid in got for ch in uid):
+                assert ans["FailAccounts"] == [u for u in got if refused(u)], (text, ans)
+        else:
+            ids, detail = got
+            entries = ans["QueryResult"] + ans.get("ErrorList", [])
+            assert len(entries) == len(ids), (text, ans)
+            assert all(("Detail" in e) == (detail == 1) for e in ans["QueryResult"]), (text, ans)
+    c.close()
+    assert checked > 40, checked
+    accounts_reset(s)
 
 
 # ---------------------------------------------------------------------------
