@@ -17,6 +17,20 @@ SELECT count(*) FROM upgrade_walk.im_account_check(ARRAY['v1', 'v2']);
 ALTER EXTENSION imcheck UPDATE TO '1.2';
 SELECT extversion FROM pg_extension WHERE extname = 'imcheck';
 SELECT count(*) FROM upgrade_walk.im_account_check(ARRAY['v1', 'v2']);
+-- 1.2's statistics and progress, read by the new library before the update
+SELECT name, value > 0 AS counted FROM upgrade_walk.imcheck_stats WHERE name IN ('checks', 'calls') ORDER BY name;
+SELECT count(*) FROM upgrade_walk.imcheck_progress;
+ALTER EXTENSION imcheck UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'imcheck';
+SELECT count(*) FROM upgrade_walk.im_account_check(ARRAY['v1', 'v2']);
+SELECT count(*) FROM upgrade_walk.im_account_import(ARRAY['v4']);
+SELECT count(*) FROM upgrade_walk.im_query_online_status(ARRAY['v4', 'v5']);
+SELECT api, name, value > 0 AS counted FROM upgrade_walk.imcheck_stats WHERE name IN ('checks', 'calls') ORDER BY api, name;
+SELECT count(*) FROM upgrade_walk.imcheck_progress;
+-- what the walk made is what CREATE EXTENSION makes: the functions' privileges
+SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'upgrade_walk' AND p.proname LIKE 'im\_%' ORDER BY 1;
 SELECT * FROM pg_extension_update_paths('imcheck') WHERE path IS NOT NULL ORDER BY 1, 2;
 DROP EXTENSION imcheck;
 DROP SCHEMA upgrade_walk;
@@ -58,8 +72,8 @@ SELECT count(*) FROM im_account_check(ARRAY(SELECT 'st' || g FROM generate_serie
 SELECT imsim_config('{"faults": {"code70402": 1}, "fault_budget": 1}');
 SELECT count(*) FROM im_account_check(ARRAY['st1'], false);
 RESET imcheck.max_concurrency;
-SELECT name, value FROM imcheck_stats
- WHERE value > 0 AND name <> 'rate_wait_ms' ORDER BY name;
+SELECT api, name, value FROM imcheck_stats
+ WHERE value > 0 AND name <> 'rate_wait_ms' ORDER BY api, name;
 SELECT has_function_privilege('public', 'imcheck_reset_stats()', 'EXECUTE') AS public_can_reset;
 
 -- progress of a check running in another session

@@ -1,56 +1,25 @@
 /*
- * account_check.c - the answer reader of account_check (see account_check.h).
+ * account_check.c - the API v4/im_open_login_svc/account_check: whether
+ * accounts are imported (see api.h).
  */
 #include "postgres.h"
 
-#include "account_check.h"
-#include "protocol.h"
+#include "api.h"
+#include "call.h"
+#include "engine.h"
 
-/* result_info is allocated only once some ID has a non-empty text */
-static void
-ensure_result_info(imcheck_job *job)
+static int
+build_request(const imcheck_job *job, uint32 first, const imcheck_call *call,
+			  protocol_buffer *out)
 {
-	if (job->result_info == NULL)
-		job->result_info = palloc0(sizeof(char *) * job->n);
+	return protocol_build_request(call->ids, call->id_lens, call->n_ids, out);
 }
 
-/* result_code likewise, once some ID has a code other than 0 */
-static void
-set_result_code(imcheck_job *job, uint32 d, int32 code)
+static call_outcome
+read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
+			const imcheck_call *call, const call_result *res)
 {
-	if (code == 0 && job->result_code == NULL)
-		return;
-	if (job->result_code == NULL)
-		job->result_code = palloc0(sizeof(int32) * job->n);
-	job->result_code[d] = code;
-}
-
-static void
-store_results(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-			  const imcheck_call *call, const protocol_response *resp)
-{
-	for (uint32 i = 0; i < call->n_ids; i++)
-	{
-		const protocol_item_result *item = &resp->items[i];
-		uint32		d = first + i;
-
-		set_result_code(job, d, item->result_code);
-		job->status[d] = (uint8) (item->result_code == 0 ? item->status
-								  : PROTOCOL_STATUS_NONE);
-		if (item->result_info_len > 0)
-		{
-			ensure_result_info(job);
-			job->result_info[d] = call_server_text(cfg, item->result_info,
-												   item->result_info_len);
-		}
-	}
-}
-
-call_outcome
-account_check_read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-						  const imcheck_call *call, const call_result *res)
-{
-	call_outcome out = {0};
+	call_outcome out;
 	protocol_response resp;
 
 	if (!res->answered)
@@ -58,45 +27,39 @@ account_check_read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 fi
 	if (res->status != 200)
 		return outcome_http_status(res->status);
 
-	switch (protocol_parse_response(res->body, res->body_len, call->ids,
-									call->id_lens, call->n_ids, &resp))
+	out = call_outcome_of_parse(cfg, protocol_parse_response(res->body, res->body_len,
+															 call->ids, call->id_lens,
+															 call->n_ids, &resp),
+								&resp);
+	for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
 	{
-		case PROTOCOL_OK:
-			store_results(cfg, job, first, call, &resp);
-			out.verdict = VERDICT_DONE;
-			break;
-		case PROTOCOL_FAIL:
-			out = outcome_api_error(resp.error_code,
-									call_server_text(cfg, resp.error_info,
-													 strlen(resp.error_info)));
-			break;
-		case PROTOCOL_MALFORMED:
-			out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-									pstrdup(resp.problem));
-			break;
-		case PROTOCOL_MISMATCH:
-			out = outcome_no_answer(IMCHECK_CODE_MISMATCH, RETRY_BAD_RESPONSE,
-									pstrdup(resp.problem));
-			break;
-		case PROTOCOL_NO_MEMORY:
-			protocol_response_free(&resp);
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+		const protocol_item_result *item = &resp.items[i];
+		uint32		d = first + i;
+
+		job_set_code(job, d, item->result_code);
+		job->status[d] = (uint8) (item->result_code == 0 ? item->status
+								  : PROTOCOL_STATUS_NONE);
+		if (item->result_info_len > 0)
+			job_set_info(job, d, call_server_text(cfg, item->result_info,
+												  item->result_info_len));
 	}
 	protocol_response_free(&resp);
-
 	return out;
 }
 
-void
-account_check_fail_ids(imcheck_job *job, uint32 first, uint32 n, const call_outcome *out)
-{
-	ensure_result_info(job);
-	for (uint32 i = 0; i < n; i++)
-	{
-		set_result_code(job, first + i, out->code);
-		job->status[first + i] = PROTOCOL_STATUS_NONE;
-		job->result_info[first + i] = out->info;
-	}
-}
+const imcheck_api imcheck_api_account_check = {
+	.id = IMCHECK_API_ACCOUNT_CHECK,
+	.name = "account_check",
+	.sql_function = "im_account_check",
+	.path = "/v4/im_open_login_svc/account_check",
+	.max_batch = PROTOCOL_MAX_BATCH,
+	.rate_setting = "\"imcheck.rate_limit\"",
+	.build_request = build_request,
+	.read_answer = read_answer,
+};
+
+const imcheck_api *const imcheck_apis[IMCHECK_APIS] = {
+	&imcheck_api_account_check,
+	&imcheck_api_account_import,
+	&imcheck_api_online_status,
+};

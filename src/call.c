@@ -1,5 +1,5 @@
 /*
- * call.c - one account_check call's life on libcurl (see call.h).
+ * call.c - one API call's life on libcurl (see call.h).
  *
  * libcurl's callbacks run inside curl_multi_socket_action(): they must not
  * raise an ERROR (a longjmp out of libcurl would leave it inconsistent), so
@@ -10,6 +10,7 @@
 #include "common/pg_prng.h"
 #include "mb/pg_wchar.h"
 
+#include "api.h"
 #include "call.h"
 #include "connections.h"
 #include "redact.h"
@@ -58,7 +59,7 @@ request_going_out(void *clientp, char *primary_ip, char *local_ip,
 {
 	imcheck_call *call = clientp;
 
-	ratelimit_refine(call->ticket, ratelimit_monotonic_us());
+	ratelimit_refine(call->rate_log, call->ticket, ratelimit_monotonic_us());
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -79,11 +80,9 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 		request_headers = list;
 	}
 
-	if (protocol_build_request(call->ids, call->id_lens, call->n_ids, &call->request) != 0)
-		out_of_memory();
 	/* a fresh 32-bit random per call, as the API asks */
-	call->url = psprintf("%s%s%u", cfg->base_urls[call->endpoint], cfg->url_query,
-						 pg_prng_uint32(&pg_global_prng_state));
+	call->url = psprintf("%s%s%s%u", cfg->base_urls[call->endpoint], cfg->api->path,
+						 cfg->url_query, pg_prng_uint32(&pg_global_prng_state));
 
 	call->easy = e = curl_easy_init();
 	if (e == NULL)
@@ -348,4 +347,41 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 			break;
 	}
 	return r;
+}
+
+/*
+ * The outcome of an answer that is not a success: FAIL from the API, or one
+ * imcheck cannot read.
+ */
+call_outcome
+call_outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
+					  protocol_response *resp)
+{
+	call_outcome out = {0};
+
+	switch (parsed)
+	{
+		case PROTOCOL_OK:
+			out.verdict = VERDICT_DONE;
+			break;
+		case PROTOCOL_FAIL:
+			out = outcome_api_error(resp->error_code,
+									call_server_text(cfg, resp->error_info,
+													 strlen(resp->error_info)));
+			break;
+		case PROTOCOL_MALFORMED:
+			out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+									pstrdup(resp->problem));
+			break;
+		case PROTOCOL_MISMATCH:
+			out = outcome_no_answer(IMCHECK_CODE_MISMATCH, RETRY_BAD_RESPONSE,
+									pstrdup(resp->problem));
+			break;
+		case PROTOCOL_NO_MEMORY:
+			protocol_response_free(resp);
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+	}
+	return out;
 }

@@ -1,5 +1,5 @@
 /*
- * call.h - one account_check call's life on libcurl.
+ * call.h - one API call's life on libcurl.
  *
  * A call is one HTTP POST of one batch of UserIDs, carried by an easy
  * handle of its own on the engine's multi handle: the request body, a
@@ -34,14 +34,15 @@ typedef struct imcheck_call
 	int			usersig_generation;
 	ratelimit_ticket ticket;	/* its place in the rate log */
 	int64_t		started_us;		/* when the engine started it */
+	int			rate_log;		/* the API whose rate log holds the ticket */
 	uint32		n_ids;
-	const char *ids[PROTOCOL_MAX_BATCH];
-	size_t		id_lens[PROTOCOL_MAX_BATCH];
+	const char *ids[PROTOCOL_MAX_ANY_BATCH];
+	size_t		id_lens[PROTOCOL_MAX_ANY_BATCH];
 
 	/* the transfer: malloc'd or libcurl's, freed by call_free() */
 	CURL	   *easy;
 	char	   *url;			/* holds the UserSig: never shown */
-	protocol_buffer request;	/* the POST body */
+	protocol_buffer request;	/* the POST body, written before call_start */
 	protocol_buffer answer;		/* the answer body received so far */
 	bool		answer_too_large;
 	bool		out_of_memory;
@@ -49,8 +50,8 @@ typedef struct imcheck_call
 } imcheck_call;
 
 /*
- * Builds the request for call's IDs and adds its transfer to multi.
- * Raises an ERROR when out of memory; call_free() then cleans up.
+ * Adds the transfer of call's request to multi, to cfg's API.  Raises an
+ * ERROR when out of memory; call_free() then cleans up.
  */
 extern void call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg);
 
@@ -78,5 +79,14 @@ extern void call_free(imcheck_call *call, CURLM *multi);
  * NULL for an empty text.
  */
 extern char *call_server_text(const imcheck_config *cfg, const char *s, size_t len);
+
+/*
+ * What a parsed answer means (for the answer readers of every API):
+ * VERDICT_DONE for PROTOCOL_OK, else the FAIL's or the bad answer's
+ * outcome.  Raises an ERROR when out of memory (after freeing resp).
+ */
+extern call_outcome call_outcome_of_parse(const imcheck_config *cfg,
+										  protocol_outcome parsed,
+										  protocol_response *resp);
 
 #endif							/* IMCHECK_CALL_H */

@@ -21,7 +21,6 @@
 #include "credentials.h"
 #include "usersig.h"
 
-#define ACCOUNT_CHECK_PATH "/v4/im_open_login_svc/account_check"
 
 /*
  * The UserSig generated from the secret key, kept per backend.  It is
@@ -254,7 +253,7 @@ build_url_query(imcheck_config *cfg, const char *usersig)
 {
 	cfg->usersig = pstrdup(usersig);
 	cfg->usersig_escaped = escaped(usersig);
-	cfg->url_query = psprintf(ACCOUNT_CHECK_PATH "?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
+	cfg->url_query = psprintf("?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
 							  imcheck_sdkappid_setting,
 							  escaped(imcheck_identifier_setting), cfg->usersig_escaped);
 }

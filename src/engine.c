@@ -1,10 +1,12 @@
 /*
  * engine.c - the engine that calls the API (see engine.h).
  *
- * The distinct UserIDs are split into batches of imcheck.batch_size.  As
- * many calls are in flight as pacing.c says (the rate budget over the
- * measured round trip, or imcheck.max_concurrency), paced by the rate
- * limiter (ratelimit.c), and retried with exponential backoff and jitter
+ * The distinct UserIDs are split into batches of imcheck.batch_size (at
+ * most the API's limit), whose requests and answers the API's descriptor
+ * (api.h) writes and reads.  As many calls are in flight as pacing.c says
+ * (the rate budget over the measured round trip, or
+ * imcheck.max_concurrency), paced by the API's rate limiter (ratelimit.c),
+ * and retried with exponential backoff and jitter
  * when they fail transiently.  Each call is a libcurl transfer of its own
  * (call.c) on one multi handle that lives as long as the backend, so its
  * connection cache keeps connections alive across calls and statements.
@@ -23,7 +25,7 @@
 
 #include "miscadmin.h"
 
-#include "account_check.h"
+#include "api.h"
 #include "call.h"
 #include "compat.h"
 #include "connections.h"
@@ -99,7 +101,7 @@ first_of_batch(const run_state *rs, uint32 batch)
 static call_outcome
 judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 {
-	call_outcome out = account_check_read_answer(rs->cfg, rs->job,
+	call_outcome out = rs->cfg->api->read_answer(rs->cfg, rs->job,
 												 first_of_batch(rs, call->batch),
 												 call, res);
 
@@ -158,7 +160,7 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 		outcome_raise_call_failed(out, attempts, rs->cfg,
 								  !(rs->answered_once[batch / 8] & (1 << (batch % 8))),
 								  rs->batches_done > job->failed_calls);
-	account_check_fail_ids(job, first, n_ids, out);
+	job_fail_ids(job, first, n_ids, out);
 	job->failed_calls++;
 	rs->batches_done++;
 }
@@ -233,7 +235,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	}
 
 	/* the app's quota is spent: other servers use it too, so slow down */
-	if (out.reason == RETRY_API_RATE_LIMITED && ratelimit_refused(rs->cfg->rate_limit, ticket))
+	if (out.reason == RETRY_API_RATE_LIMITED && ratelimit_refused(rs->cfg->api->id, rs->cfg->rate_limit, ticket))
 		imcheck_stats_rate_reduction();
 	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
 	free_retry = out.reason == RETRY_USERSIG_RENEWED;
@@ -323,12 +325,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	/* in the list first: whatever fails below, PG_FINALLY frees it */
 	rs->calls[rs->in_flight++] = call;
 	for (uint32 i = 0; i < count; i++)
-	{
-		const char *element = job->array_data + job->offsets[first + i];
-
-		call->ids[i] = VARDATA_ANY(element);
-		call->id_lens[i] = VARSIZE_ANY_EXHDR(element);
-	}
+		call->ids[i] = job_id(job, first + i, &call->id_lens[i]);
 	call->n_ids = count;
 	call->batch = batch;
 	call->attempt = attempt;
@@ -336,6 +333,11 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	call->failovers = failovers;
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
+	call->rate_log = rs->cfg->api->id;
+	if (rs->cfg->api->build_request(job, first, call, &call->request) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
 	call->started_us = monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();
@@ -373,7 +375,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			wake_at = Min(wake_at, ready_at);
 			break;
 		}
-		wait = ratelimit_try_acquire(rs->cfg->rate_limit, &started, &ticket);
+		wait = ratelimit_try_acquire(rs->cfg->api->id, rs->cfg->rate_limit, &started, &ticket);
 		if (wait > 0)
 		{
 			wake_at = Min(wake_at, now + wait);
@@ -429,7 +431,7 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
 	rs.answered_once = palloc0((rs.n_batches + 7) / 8);
 
-	imcheck_stats_check_started(job->n);
+	imcheck_stats_check_started(cfg->api->id, job->n);
 	PG_TRY();
 	{
 		while (rs.batches_done < rs.n_batches)

@@ -3,6 +3,7 @@
  */
 #include "postgres.h"
 
+#include "api.h"
 #include "outcome.h"
 
 const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS] = {
@@ -30,6 +31,7 @@ typedef enum code_class
 #define CREDENTIAL_HINT "Check %s, \"imcheck.identifier\" and \"imcheck.sdkappid\"."
 #define ADMIN_HINT "Set \"imcheck.identifier\" to an App admin account of the app."
 #define APP_ID_HINT "Check \"imcheck.sdkappid\", and that \"imcheck.region\" is the app's region."
+#define ACCOUNT_LIMIT_HINT "The app has as many accounts as its plan allows: raise the limit in the Tencent Cloud Chat console, then import the rest."
 
 /*
  * Every ErrorCode imcheck treats other than as a failure of one call, with
@@ -72,6 +74,7 @@ static const struct
 	{60016, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* app disabled */
 	{60020, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* plan expired */
 	{60021, CLASS_APP, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION}, /* IP refused */
+	{70398, CLASS_APP, ACCOUNT_LIMIT_HINT, ERRCODE_PROGRAM_LIMIT_EXCEEDED},	/* no retry can help */
 	{60002, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* request not parsed */
 	{60003, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* body not parsed */
 };
@@ -209,7 +212,7 @@ fatal_hint(int32 code, const imcheck_config *cfg)
 	return api_codes[row].hint;
 }
 
-#define RAISE_ON_ERROR_HINT "Call im_account_check with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
+#define RAISE_ON_ERROR_HINT "Call %s with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
 
 /* Where the call went, for hints: its base URL, or all of them. */
 static const char *
@@ -239,7 +242,7 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 	hint = fatal_hint(out->code, cfg);
 	ereport(ERROR,
 			(errcode(out->sqlstate),
-			 errmsg("the IM API refused the account_check call"),
+			 errmsg("the IM API refused the %s call", cfg->api->name),
 			 errdetail_internal("ErrorCode %d: %s", out->code, out->info),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
@@ -256,7 +259,7 @@ outcome_raise_call_failed(const call_outcome *out, int attempts,
 
 	/* the rows of the other calls are worth having only if there are some */
 	if (others_answered)
-		hint = RAISE_ON_ERROR_HINT;
+		hint = psprintf(RAISE_ON_ERROR_HINT, cfg->api->sql_function);
 	else if (at_proxy)
 		hint = psprintf(PROXY_HINT, cfg->proxy_shown, cfg->endpoints_shown);
 	else if (never_connected && cfg->n_endpoints > 1)
@@ -277,9 +280,9 @@ outcome_raise_call_failed(const call_outcome *out, int attempts,
 			 ? errmsg_plural("could not connect to the IM API in %d attempt",
 							 "could not connect to the IM API in %d attempts",
 							 attempts, attempts)
-			 : errmsg_plural("account_check call failed after %d attempt",
-							 "account_check call failed after %d attempts",
-							 attempts, attempts),
+			 : errmsg_plural("%s call failed after %d attempt",
+							 "%s call failed after %d attempts",
+							 attempts, cfg->api->name, attempts),
 			 out->from_api
 			 ? errdetail_internal("ErrorCode %d: %s", out->code, out->info)
 			 : errdetail_internal("imcheck code %d: %s", out->code, out->info),

@@ -19,11 +19,13 @@
 #define IMCHECK_CODE_CONNECT_FAILED		(-1)	/* could not connect / resolve */
 #define IMCHECK_CODE_TIMEOUT			(-2)	/* no answer within imcheck.timeout */
 #define IMCHECK_CODE_CONNECTION_BROKEN	(-3)	/* reset, empty or cut-off reply */
-#define IMCHECK_CODE_MALFORMED			(-4)	/* answer is not valid account_check JSON */
+#define IMCHECK_CODE_MALFORMED			(-4)	/* answer is not the API's valid JSON */
 #define IMCHECK_CODE_MISMATCH			(-5)	/* answer does not match the UserIDs asked */
 #define IMCHECK_CODE_TOO_LARGE			(-6)	/* answer larger than the cap */
 #define IMCHECK_CODE_TRANSPORT			(-7)	/* any other transport failure */
 #define IMCHECK_CODE_PROXY_REFUSED		(-8)	/* the proxy refused the tunnel */
+/* A result code of one account, not of a call: */
+#define IMCHECK_CODE_NOT_IMPORTED		(-9)	/* in multiaccount_import's FailAccounts */
 /* HTTP status other than 200: -status, e.g. -502 */
 
 /* Why a call was repeated, for statistics. */

@@ -1,5 +1,6 @@
 /*
- * protocol.c - the account_check wire format (see protocol.h).
+ * protocol.c - the account_check wire format, the request buffer, and the
+ * answer scanning the three APIs share (see protocol.h, protocol_scan.h).
  */
 #include "protocol.h"
 
@@ -7,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonscan.h"
+#include "protocol_scan.h"
 
 int
 protocol_buffer_reserve(protocol_buffer *buf, size_t extra)
@@ -150,6 +151,12 @@ protocol_account_status_text(protocol_account_status status)
 			return "Imported";
 		case PROTOCOL_STATUS_NOT_IMPORTED:
 			return "NotImported";
+		case PROTOCOL_STATUS_ONLINE:
+			return "Online";
+		case PROTOCOL_STATUS_PUSH_ONLINE:
+			return "PushOnline";
+		case PROTOCOL_STATUS_OFFLINE:
+			return "Offline";
 		case PROTOCOL_STATUS_NONE:
 			break;
 	}
@@ -166,7 +173,7 @@ protocol_outcome_text(protocol_outcome outcome)
 		case PROTOCOL_FAIL:
 			return "the service answered FAIL";
 		case PROTOCOL_MALFORMED:
-			return "the response is not a valid account_check answer";
+			return "the response is not a valid answer of the API";
 		case PROTOCOL_MISMATCH:
 			return "the response does not answer exactly the UserIDs asked";
 		case PROTOCOL_NO_MEMORY:
@@ -175,11 +182,7 @@ protocol_outcome_text(protocol_outcome outcome)
 	return "unknown outcome";
 }
 
-/*
- * The members of a ResultItem we read.  Each may appear once: a second
- * copy makes the answer malformed (a lenient reader would let the last one
- * win, so "ResultCode":0 after "ResultCode":70107 would pass for success).
- */
+/* The members of a ResultItem we read, each at most once. */
 typedef struct item_fields
 {
 	int			is_object;
@@ -196,41 +199,13 @@ typedef struct item_fields
 	jsonscan_string status;
 } item_fields;
 
-/* The top-level members we read, each at most once. */
+/* account_check's own top-level member: ResultItem. */
 typedef struct response_fields
 {
-	int			is_object;
-	int			seen_action;
-	int			has_action;
-	jsonscan_string action;
-	int			code_state;
-	int32_t		code;
-	int			seen_info;
-	int			has_info;
-	jsonscan_string info;
 	int			items_state;	/* 0 absent, 1 an array, 2 present but not one */
 	size_t		n_items;		/* elements, counted past the ones kept */
 	item_fields items[PROTOCOL_MAX_BATCH];
 } response_fields;
-
-/* what the scanners below return for a member we read appearing twice */
-#define DUPLICATE_MEMBER (-2)
-
-#define KEY_IS(k, lit) jsonscan_string_equals(&(k), lit, sizeof(lit) - 1)
-
-/* The members we read, at the top level and in a ResultItem. */
-typedef enum member_name
-{
-	MEMBER_OTHER,
-	MEMBER_ACTION_STATUS,
-	MEMBER_ERROR_CODE,
-	MEMBER_ERROR_INFO,
-	MEMBER_RESULT_ITEM,
-	MEMBER_USER_ID,
-	MEMBER_RESULT_CODE,
-	MEMBER_RESULT_INFO,
-	MEMBER_ACCOUNT_STATUS
-} member_name;
 
 static const struct
 {
@@ -247,11 +222,16 @@ static const struct
 	{"ResultCode", 10, MEMBER_RESULT_CODE},
 	{"ResultInfo", 10, MEMBER_RESULT_INFO},
 	{"AccountStatus", 13, MEMBER_ACCOUNT_STATUS},
+	{"FailAccounts", 12, MEMBER_FAIL_ACCOUNTS},
+	{"QueryResult", 11, MEMBER_QUERY_RESULT},
+	{"ErrorList", 9, MEMBER_ERROR_LIST},
+	{"To_Account", 10, MEMBER_TO_ACCOUNT},
+	{"Status", 6, MEMBER_STATUS},
+	{"Detail", 6, MEMBER_DETAIL},
 };
 
-/* Which member a key names (a key written with escapes is decoded first). */
-static member_name
-member_of(const jsonscan_string *key)
+member_name
+protocol_member_of(const jsonscan_string *key)
 {
 	char		decoded[16];
 	const char *text = key->start + 1;
@@ -270,12 +250,8 @@ member_of(const jsonscan_string *key)
 	return MEMBER_OTHER;
 }
 
-/*
- * Reads an integer member: *state 1 = an int32 (in *value), 2 = another
- * value.  A member already read returns DUPLICATE_MEMBER.
- */
-static int
-read_int32_member(jsonscan_cursor *c, int *state, int32_t *value)
+int
+protocol_read_int32_member(jsonscan_cursor *c, int *state, int32_t *value)
 {
 	int64_t		v;
 	int			rc;
@@ -291,12 +267,8 @@ read_int32_member(jsonscan_cursor *c, int *state, int32_t *value)
 	return 0;
 }
 
-/*
- * Reads a member that should be a string; *has says whether it was one.  A
- * member already read (*seen) returns DUPLICATE_MEMBER.
- */
-static int
-read_string_member(jsonscan_cursor *c, int *seen, int *has, jsonscan_string *s)
+int
+protocol_read_string_member(jsonscan_cursor *c, int *seen, int *has, jsonscan_string *s)
 {
 	if (*seen)
 		return DUPLICATE_MEMBER;
@@ -325,19 +297,19 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	{
 		int			rc;
 
-		switch (member_of(&key))
+		switch (protocol_member_of(&key))
 		{
 			case MEMBER_USER_ID:
-				rc = read_string_member(c, &f->seen_uid, &f->has_uid, &f->uid);
+				rc = protocol_read_string_member(c, &f->seen_uid, &f->has_uid, &f->uid);
 				break;
 			case MEMBER_RESULT_CODE:
-				rc = read_int32_member(c, &f->code_state, &f->code);
+				rc = protocol_read_int32_member(c, &f->code_state, &f->code);
 				break;
 			case MEMBER_RESULT_INFO:
-				rc = read_string_member(c, &f->seen_info, &f->has_info, &f->info);
+				rc = protocol_read_string_member(c, &f->seen_info, &f->has_info, &f->info);
 				break;
 			case MEMBER_ACCOUNT_STATUS:
-				rc = read_string_member(c, &f->seen_status, &f->has_status, &f->status);
+				rc = protocol_read_string_member(c, &f->seen_status, &f->has_status, &f->status);
 				break;
 			default:
 				rc = jsonscan_value(c, 3);
@@ -349,12 +321,16 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	return more;
 }
 
+/* protocol_member_reader of account_check: ResultItem */
 static int
-scan_items(jsonscan_cursor *c, response_fields *r)
+scan_items(jsonscan_cursor *c, member_name name, void *state)
 {
-	int			state = 0;
+	response_fields *r = state;
+	int			array_state = 0;
 	int			more;
 
+	if (name != MEMBER_RESULT_ITEM)
+		return jsonscan_value(c, 1);
 	if (r->items_state != 0)
 		return DUPLICATE_MEMBER;
 	if (c->p >= c->end || *c->p != '[')
@@ -363,7 +339,7 @@ scan_items(jsonscan_cursor *c, response_fields *r)
 		return jsonscan_value(c, 1);
 	}
 	r->items_state = 1;
-	while ((more = jsonscan_array_next(c, &state)) > 0)
+	while ((more = jsonscan_array_next(c, &array_state)) > 0)
 	{
 		int			rc;
 
@@ -379,18 +355,16 @@ scan_items(jsonscan_cursor *c, response_fields *r)
 	return more;
 }
 
-/*
- * Validates the whole document and picks out the members we use.  Returns
- * 0, -1 when it is not JSON, or DUPLICATE_MEMBER.
- */
-static int
-scan_response(const char *body, size_t len, response_fields *r)
+int
+protocol_scan_document(const char *body, size_t len, envelope_fields *env,
+					   protocol_member_reader reader, void *state)
 {
 	jsonscan_cursor c;
-	int			state = 0;
+	int			object_state = 0;
 	int			more = 0;
 	jsonscan_string key;
 
+	memset(env, 0, sizeof(*env));
 	if (body == NULL)
 		return -1;				/* no body at all is not JSON */
 	c.p = body;
@@ -398,27 +372,30 @@ scan_response(const char *body, size_t len, response_fields *r)
 	jsonscan_skip_ws(&c);
 	if (c.p < c.end && *c.p == '{')
 	{
-		r->is_object = 1;
-		while ((more = jsonscan_object_next(&c, &state, &key)) > 0)
+		env->is_object = 1;
+		while ((more = jsonscan_object_next(&c, &object_state, &key)) > 0)
 		{
 			int			rc;
+			member_name name = protocol_member_of(&key);
 
-			switch (member_of(&key))
+			switch (name)
 			{
 				case MEMBER_ACTION_STATUS:
-					rc = read_string_member(&c, &r->seen_action, &r->has_action, &r->action);
+					rc = protocol_read_string_member(&c, &env->seen_action,
+													 &env->has_action, &env->action);
 					break;
 				case MEMBER_ERROR_CODE:
-					rc = read_int32_member(&c, &r->code_state, &r->code);
+					rc = protocol_read_int32_member(&c, &env->code_state, &env->code);
 					break;
 				case MEMBER_ERROR_INFO:
-					rc = read_string_member(&c, &r->seen_info, &r->has_info, &r->info);
+					rc = protocol_read_string_member(&c, &env->seen_info,
+													 &env->has_info, &env->info);
 					break;
-				case MEMBER_RESULT_ITEM:
-					rc = scan_items(&c, r);
+				case MEMBER_OTHER:
+					rc = jsonscan_value(&c, 1);
 					break;
 				default:
-					rc = jsonscan_value(&c, 1);
+					rc = reader(&c, name, state);
 					break;
 			}
 			if (rc != 0)
@@ -433,20 +410,8 @@ scan_response(const char *body, size_t len, response_fields *r)
 	return c.p == c.end ? 0 : -1;
 }
 
-/*
- * Decoded strings (ErrorInfo, ResultInfo) go into one arena, NUL-terminated.
- * A decoded string is never longer than its JSON form, so len bytes plus a
- * terminator for each string is always enough.
- */
-typedef struct arena_builder
-{
-	char	   *base;
-	size_t		used;
-	size_t		cap;
-} arena_builder;
-
-static const char *
-arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
+const char *
+protocol_arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 {
 	char	   *at = arena->base + arena->used;
 	size_t		n = jsonscan_string_decode(s, at, arena->cap - arena->used);
@@ -458,8 +423,31 @@ arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 	return at;
 }
 
-static protocol_outcome
-finish(protocol_response *resp, protocol_outcome outcome, const char *problem)
+const char *
+protocol_arena_copy(arena_builder *arena, const char *s, size_t len)
+{
+	char	   *at = arena->base + arena->used;
+
+	memcpy(at, s, len);
+	at[len] = '\0';
+	arena->used += len + 1;
+	return at;
+}
+
+const char *
+protocol_peek_string(arena_builder *arena, const jsonscan_string *s, size_t *len)
+{
+	if (!s->escaped)
+	{
+		*len = (size_t) (s->end - s->start - 2);
+		return s->start + 1;
+	}
+	*len = jsonscan_string_decode(s, arena->base + arena->used, arena->cap - arena->used);
+	return arena->base + arena->used;
+}
+
+protocol_outcome
+protocol_finish(protocol_response *resp, protocol_outcome outcome, const char *problem)
 {
 	resp->outcome = outcome;
 	if (problem)
@@ -467,15 +455,10 @@ finish(protocol_response *resp, protocol_outcome outcome, const char *problem)
 	return outcome;
 }
 
-/*
- * Finds which asked index a ResultItem's UserID answers.  The service
- * answers in request order, so position i is tried first; otherwise a
- * linear search (batches are at most 100 IDs).  Returns -1 if not asked.
- */
-static long
-match_asked(const char *uid, size_t uid_len, size_t position,
-			const char *const *ids, const size_t *id_lens, size_t n,
-			const unsigned char *answered)
+long
+protocol_match_asked(const char *uid, size_t uid_len, size_t position,
+					 const char *const *ids, const size_t *id_lens, size_t n,
+					 const unsigned char *answered)
 {
 	if (position < n && !answered[position] && id_lens[position] == uid_len &&
 		memcmp(ids[position], uid, uid_len) == 0)
@@ -485,6 +468,44 @@ match_asked(const char *uid, size_t uid_len, size_t position,
 			memcmp(ids[i], uid, uid_len) == 0)
 			return (long) i;
 	return -1;
+}
+
+protocol_outcome
+protocol_open_answer(int scan_rc, const envelope_fields *env, size_t body_len,
+					 size_t n, arena_builder *arena, protocol_response *resp)
+{
+	if (scan_rc == DUPLICATE_MEMBER)
+		return protocol_finish(resp, PROTOCOL_MALFORMED, "response repeats a member");
+	if (scan_rc != 0)
+		return protocol_finish(resp, PROTOCOL_MALFORMED, "response is not valid JSON");
+	if (!env->is_object || !env->has_action || env->code_state != 1)
+		return protocol_finish(resp, PROTOCOL_MALFORMED,
+							   "response lacks ActionStatus or ErrorCode");
+	if (env->code < 0)
+		return protocol_finish(resp, PROTOCOL_MALFORMED, "response has a negative ErrorCode");
+	resp->error_code = env->code;
+
+	/* room for every string decoded, each with its terminator */
+	arena->cap = body_len + n + 2;
+	arena->used = 0;
+	arena->base = malloc(arena->cap);
+	if (arena->base == NULL)
+		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
+	resp->arena = arena->base;
+	if (env->has_info)
+		resp->error_info = protocol_arena_decode(arena, &env->info, NULL);
+
+	if (!KEY_IS(env->action, "OK") || resp->error_code != 0)
+	{
+		if (KEY_IS(env->action, "FAIL") && resp->error_code != 0)
+			return protocol_finish(resp, PROTOCOL_FAIL, NULL);
+		return protocol_finish(resp, PROTOCOL_MALFORMED, "ActionStatus and ErrorCode disagree");
+	}
+	if ((resp->items = calloc(n ? n : 1, sizeof(protocol_item_result))) == NULL)
+		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
+	for (size_t i = 0; i < n; i++)
+		resp->items[i].result_info = "";
+	return PROTOCOL_OK;
 }
 
 /* Reads the n items of a successful answer into resp->items. */
@@ -504,47 +525,40 @@ read_items(const response_fields *r, const char *const *ids,
 		long		k;
 
 		if (!f->is_object || !f->has_uid)
-			return finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
-		uid = f->uid.start + 1;
-		uid_len = (size_t) (f->uid.end - f->uid.start - 2);
-		if (f->uid.escaped)
-		{
-			/* decoded into the arena's free space, not kept */
-			uid = arena->base + arena->used;
-			uid_len = jsonscan_string_decode(&f->uid, arena->base + arena->used,
-											 arena->cap - arena->used);
-		}
-		k = match_asked(uid, uid_len, i, ids, id_lens, n, answered);
+			return protocol_finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
+		uid = protocol_peek_string(arena, &f->uid, &uid_len);
+		k = protocol_match_asked(uid, uid_len, i, ids, id_lens, n, answered);
 		if (k < 0)
-			return finish(resp, PROTOCOL_MISMATCH,
-						  "response answers a UserID that was not asked");
+			return protocol_finish(resp, PROTOCOL_MISMATCH,
+								   "response answers a UserID that was not asked");
 		answered[k] = 1;
 		result = &resp->items[k];
-		result->result_info = "";
 		if (f->code_state != 1)
-			return finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks an integer ResultCode");
+			return protocol_finish(resp, PROTOCOL_MALFORMED,
+								   "a ResultItem lacks an integer ResultCode");
 		if (f->code < 0)
-			return finish(resp, PROTOCOL_MALFORMED, "a ResultItem has a negative ResultCode");
+			return protocol_finish(resp, PROTOCOL_MALFORMED,
+								   "a ResultItem has a negative ResultCode");
 		result->result_code = f->code;
 		if (f->has_info)
-			result->result_info = arena_decode(arena, &f->info, &result->result_info_len);
+			result->result_info = protocol_arena_decode(arena, &f->info, &result->result_info_len);
 		if (result->result_code == 0)
 		{
 			if (!f->has_status)
-				return finish(resp, PROTOCOL_MALFORMED,
-							  "a successful ResultItem lacks AccountStatus");
+				return protocol_finish(resp, PROTOCOL_MALFORMED,
+									   "a successful ResultItem lacks AccountStatus");
 			if (KEY_IS(f->status, "Imported"))
 				result->status = PROTOCOL_STATUS_IMPORTED;
 			else if (KEY_IS(f->status, "NotImported"))
 				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
 			else
-				return finish(resp, PROTOCOL_MALFORMED,
-							  "a ResultItem has an unknown AccountStatus");
+				return protocol_finish(resp, PROTOCOL_MALFORMED,
+									   "a ResultItem has an unknown AccountStatus");
 		}
 	}
 	/* n items, each matched to a distinct asked ID: every ID answered once */
 	resp->n_items = n;
-	return finish(resp, PROTOCOL_OK, NULL);
+	return protocol_finish(resp, PROTOCOL_OK, NULL);
 }
 
 protocol_outcome
@@ -553,72 +567,29 @@ protocol_parse_response(const char *body, size_t len,
 						size_t n, protocol_response *resp)
 {
 	response_fields *r;
+	envelope_fields env;
 	arena_builder arena;
 	protocol_outcome outcome;
+	int			scan_rc;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->error_info = "";
 	if (n > PROTOCOL_MAX_BATCH)
-		return finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
+		return protocol_finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
 
 	r = calloc(1, sizeof(response_fields));
 	if (r == NULL)
-		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	switch (scan_response(body, len, r))
-	{
-		case 0:
-			break;
-		case DUPLICATE_MEMBER:
-			free(r);
-			return finish(resp, PROTOCOL_MALFORMED, "response repeats a member");
-		default:
-			free(r);
-			return finish(resp, PROTOCOL_MALFORMED, "response is not valid JSON");
-	}
-	if (!r->is_object || !r->has_action || r->code_state != 1)
-	{
-		free(r);
-		return finish(resp, PROTOCOL_MALFORMED,
-					  "response lacks ActionStatus or ErrorCode");
-	}
-	if (r->code < 0)
-	{
-		free(r);
-		return finish(resp, PROTOCOL_MALFORMED, "response has a negative ErrorCode");
-	}
-	resp->error_code = r->code;
-
-	/* room for every string decoded, each with its terminator */
-	arena.cap = len + PROTOCOL_MAX_BATCH + 2;
-	arena.used = 0;
-	arena.base = malloc(arena.cap);
-	if (arena.base == NULL)
-	{
-		free(r);
-		return finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	}
-	resp->arena = arena.base;
-	if (r->has_info)
-		resp->error_info = arena_decode(&arena, &r->info, NULL);
-
-	if (!KEY_IS(r->action, "OK") || resp->error_code != 0)
-	{
-		if (KEY_IS(r->action, "FAIL") && resp->error_code != 0)
-			outcome = finish(resp, PROTOCOL_FAIL, NULL);
-		else
-			outcome = finish(resp, PROTOCOL_MALFORMED,
-							 "ActionStatus and ErrorCode disagree");
-	}
-	else if (r->items_state != 1)
-		outcome = finish(resp, PROTOCOL_MALFORMED, "response lacks ResultItem");
-	else if (r->n_items != n)
-		outcome = finish(resp, PROTOCOL_MISMATCH,
-						 r->n_items < n ?
-						 "response has fewer ResultItems than UserIDs asked" :
-						 "response has more ResultItems than UserIDs asked");
-	else if ((resp->items = calloc(n ? n : 1, sizeof(protocol_item_result))) == NULL)
-		outcome = finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	else
+		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
+	scan_rc = protocol_scan_document(body, len, &env, scan_items, r);
+	outcome = protocol_open_answer(scan_rc, &env, len, n, &arena, resp);
+	if (outcome == PROTOCOL_OK && r->items_state != 1)
+		outcome = protocol_finish(resp, PROTOCOL_MALFORMED, "response lacks ResultItem");
+	else if (outcome == PROTOCOL_OK && r->n_items != n)
+		outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
+								  r->n_items < n ?
+								  "response has fewer ResultItems than UserIDs asked" :
+								  "response has more ResultItems than UserIDs asked");
+	else if (outcome == PROTOCOL_OK)
 		outcome = read_items(r, ids, id_lens, n, &arena, resp);
 	free(r);
 	return outcome;

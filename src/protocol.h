@@ -1,5 +1,7 @@
 /*
- * protocol.h - the account_check wire format.
+ * protocol.h - the wire formats of account_check (protocol.c),
+ * multiaccount_import (protocol_import.c) and query_online_status
+ * (protocol_online.c).
  *
  * Plain C (with jsonscan.c), no PostgreSQL headers: shared by the extension, imsim,
  * the unit tests and the fuzzers.  Builds the request body for one batch of
@@ -12,8 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The API's documented limit of UserIDs per call. */
-#define PROTOCOL_MAX_BATCH 100
+/* The APIs' documented limits of UserIDs per call. */
+#define PROTOCOL_MAX_BATCH 100	/* account_check */
+#define PROTOCOL_MAX_IMPORT_BATCH 100
+#define PROTOCOL_MAX_ONLINE_BATCH 500
+#define PROTOCOL_MAX_ANY_BATCH 500	/* the largest of them */
 
 /* The service's limit on one UserID, in bytes. */
 #define PROTOCOL_MAX_USERID_BYTES 32
@@ -43,14 +48,22 @@ void		protocol_buffer_free(protocol_buffer *buf);
 int			protocol_build_request(const char *const *ids, const size_t *id_lens,
 								   size_t n, protocol_buffer *out);
 
+/*
+ * An ID's status in an answer.  account_check: Imported or NotImported.
+ * multiaccount_import: Imported, or NotImported when it is in FailAccounts.
+ * query_online_status: its Status, or NONE when it is in ErrorList.
+ */
 typedef enum protocol_account_status
 {
 	PROTOCOL_STATUS_NONE = 0,	/* no AccountStatus: the item failed */
 	PROTOCOL_STATUS_IMPORTED,
-	PROTOCOL_STATUS_NOT_IMPORTED
+	PROTOCOL_STATUS_NOT_IMPORTED,
+	PROTOCOL_STATUS_ONLINE,
+	PROTOCOL_STATUS_PUSH_ONLINE,
+	PROTOCOL_STATUS_OFFLINE
 } protocol_account_status;
 
-/* "Imported", "NotImported" or NULL */
+/* "Imported", "NotImported", "Online", "PushOnline", "Offline" or NULL */
 const char *protocol_account_status_text(protocol_account_status status);
 
 typedef struct protocol_item_result
@@ -59,6 +72,10 @@ typedef struct protocol_item_result
 	protocol_account_status status; /* NONE unless result_code == 0 */
 	const char *result_info;	/* ResultInfo, NUL-terminated; "" if absent */
 	size_t		result_info_len;
+	const char *detail;			/* query_online_status: the Detail array as
+								 * sent (valid JSON), NUL-terminated; NULL if
+								 * absent */
+	size_t		detail_len;
 } protocol_item_result;
 
 typedef enum protocol_outcome
@@ -96,6 +113,41 @@ protocol_outcome protocol_parse_response(const char *body, size_t len,
 										 protocol_response *resp);
 
 void		protocol_response_free(protocol_response *resp);
+
+/*
+ * multiaccount_import: writes {"AccountList":[{"UserID":"...","Nick":"...",
+ * "FaceUrl":"..."},...]}; nicks and faces may be NULL, and so may any of
+ * their elements (that member is then left out).
+ */
+int			protocol_build_import_request(const char *const *ids, const size_t *id_lens,
+										  const char *const *nicks, const size_t *nick_lens,
+										  const char *const *faces, const size_t *face_lens,
+										  size_t n, protocol_buffer *out);
+
+/*
+ * Parses a multiaccount_import answer, as protocol_parse_response does:
+ * on PROTOCOL_OK items[i].status is NOT_IMPORTED when ids[i] is in
+ * FailAccounts, IMPORTED otherwise.  FailAccounts must list only asked IDs;
+ * when absent, none failed.
+ */
+protocol_outcome protocol_parse_import_response(const char *body, size_t len,
+												const char *const *ids,
+												const size_t *id_lens, size_t n,
+												protocol_response *resp);
+
+/* query_online_status: writes {"To_Account":["...",...],"IsNeedDetail":1}. */
+int			protocol_build_online_request(const char *const *ids, const size_t *id_lens,
+										  size_t n, protocol_buffer *out);
+
+/*
+ * Parses a query_online_status answer: every asked ID must be in exactly
+ * one of QueryResult (items[i].status and .detail) and ErrorList
+ * (items[i].result_code, its ErrorCode).
+ */
+protocol_outcome protocol_parse_online_response(const char *body, size_t len,
+												const char *const *ids,
+												const size_t *id_lens, size_t n,
+												protocol_response *resp);
 
 /* A short English description of an outcome. */
 const char *protocol_outcome_text(protocol_outcome outcome);

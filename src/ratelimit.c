@@ -75,37 +75,41 @@ typedef struct call_log
 	int64_t		starts[RATELIMIT_MAX_RATE];
 } call_log;
 
-static call_log *shared_log = NULL;
-static call_log *local_log = NULL;
+static call_log *shared_logs = NULL;
+static call_log *local_logs = NULL;
 
 size_t
 ratelimit_shmem_size(void)
 {
-	return sizeof(call_log);
+	return sizeof(call_log) * RATELIMIT_LOGS;
 }
 
 void
 ratelimit_shmem_attach(void *place, bool initialize)
 {
-	shared_log = place;
+	shared_logs = place;
 	if (initialize)
 	{
-		memset(shared_log, 0, sizeof(call_log));
-		SpinLockInit(&shared_log->mutex);
+		memset(shared_logs, 0, sizeof(call_log) * RATELIMIT_LOGS);
+		for (int i = 0; i < RATELIMIT_LOGS; i++)
+			SpinLockInit(&shared_logs[i].mutex);
 	}
 }
 
 static call_log *
-the_log(void)
+the_log(int log, bool *shared)
 {
-	if (shared_log != NULL)
-		return shared_log;
-	if (local_log == NULL)
+	Assert(log >= 0 && log < RATELIMIT_LOGS);
+	*shared = shared_logs != NULL;
+	if (shared_logs != NULL)
+		return &shared_logs[log];
+	if (local_logs == NULL)
 	{
 		/* outlives statements, so back-to-back statements pace together */
-		local_log = MemoryContextAllocZero(TopMemoryContext, sizeof(call_log));
+		local_logs = MemoryContextAllocZero(TopMemoryContext,
+											sizeof(call_log) * RATELIMIT_LOGS);
 	}
-	return local_log;
+	return &local_logs[log];
 }
 
 int64_t
@@ -133,9 +137,10 @@ allowed_rate(const call_log *log, int rate, int64_t now_us)
 }
 
 int64_t
-ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
+ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_ticket *ticket)
 {
 	call_log   *log;
+	bool		shared;
 	int64_t		wait = 0;
 	int64_t		now_us;
 
@@ -147,8 +152,8 @@ ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 	}
 	if (rate > RATELIMIT_MAX_RATE)
 		rate = RATELIMIT_MAX_RATE;
-	log = the_log();
-	if (log == shared_log)
+	log = the_log(log_index, &shared);
+	if (shared)
 		SpinLockAcquire(&log->mutex);
 
 	/*
@@ -198,20 +203,21 @@ ratelimit_try_acquire(int rate, int64_t *start_us, ratelimit_ticket *ticket)
 		log->starts[log->count % RATELIMIT_MAX_RATE] = now_us;
 		*ticket = log->count++;
 	}
-	if (log == shared_log)
+	if (shared)
 		SpinLockRelease(&log->mutex);
 	return wait;
 }
 
 void
-ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us)
+ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 {
 	call_log   *log;
+	bool		shared;
 
 	if (ticket == UINT64_MAX)
 		return;
-	log = the_log();
-	if (log == shared_log)
+	log = the_log(log_index, &shared);
+	if (shared)
 		SpinLockAcquire(&log->mutex);
 
 	/*
@@ -230,7 +236,7 @@ ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us)
 			break;
 		*slot = sent_us;
 	}
-	if (log == shared_log)
+	if (shared)
 		SpinLockRelease(&log->mutex);
 }
 
@@ -259,17 +265,18 @@ calls_in_window_before(const call_log *log, ratelimit_ticket ticket)
 }
 
 bool
-ratelimit_refused(int rate, ratelimit_ticket ticket)
+ratelimit_refused(int log_index, int rate, ratelimit_ticket ticket)
 {
 	call_log   *log;
+	bool		shared;
 	bool		cut = false;
 
 	if (ticket == UINT64_MAX || rate <= 0)
 		return false;
 	if (rate > RATELIMIT_MAX_RATE)
 		rate = RATELIMIT_MAX_RATE;
-	log = the_log();
-	if (log == shared_log)
+	log = the_log(log_index, &shared);
+	if (shared)
 		SpinLockAcquire(&log->mutex);
 	/* a call started before the last cut: the cut already answers it */
 	if (ticket >= log->calls_before_cut && ticket < log->count &&
@@ -284,7 +291,7 @@ ratelimit_refused(int rate, ratelimit_ticket ticket)
 		log->calls_before_cut = log->count;
 		cut = true;
 	}
-	if (log == shared_log)
+	if (shared)
 		SpinLockRelease(&log->mutex);
 	return cut;
 }

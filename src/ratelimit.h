@@ -13,9 +13,11 @@
  * rate limit, which says that other servers spend the app's quota too: it
  * is then cut, and grows back over time (ratelimit.c).
  *
- * With the library in shared_preload_libraries the log is in shared memory
- * and every session of the cluster spends one budget (the API's limit is
- * per app, not per session); otherwise each backend has a log of its own.
+ * Each API has a log of its own (its limit is its own: 100, 100 and 200
+ * calls a second), named by its imcheck_api_id.  With the library in
+ * shared_preload_libraries the logs are in shared memory and every session
+ * of the cluster spends one budget per API (the API's limit is per app,
+ * not per session); otherwise each backend has logs of its own.
  */
 #ifndef IMCHECK_RATELIMIT_H
 #define IMCHECK_RATELIMIT_H
@@ -28,6 +30,9 @@
 
 /* The largest imcheck.rate_limit; the log holds this many starts. */
 #define RATELIMIT_MAX_RATE 100000
+
+/* The logs, one per API (IMCHECK_APIS). */
+#define RATELIMIT_LOGS 3
 
 /* Identifies a recorded call, to refine its time later. */
 typedef uint64_t ratelimit_ticket;
@@ -44,12 +49,12 @@ extern void ratelimit_shmem_attach(void *place, bool initialize);
 extern int64_t ratelimit_monotonic_us(void);
 
 /*
- * Asks to start a call now under a limit of rate calls per window (0 =
+ * Asks to start a call of API log now under a limit of rate calls per window (0 =
  * unlimited).  Returns 0, records the call and sets *start_us (the time
  * recorded) and *ticket when it may start; otherwise returns how many
  * microseconds to wait before asking again.
  */
-extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
+extern int64_t ratelimit_try_acquire(int log, int rate, int64_t *start_us,
 									 ratelimit_ticket *ticket);
 
 /*
@@ -57,13 +62,13 @@ extern int64_t ratelimit_try_acquire(int rate, int64_t *start_us,
  * log allows (ratelimit.c says how, and how it grows back) unless the call
  * started before the last cut.  Returns whether it cut.
  */
-extern bool ratelimit_refused(int rate, ratelimit_ticket ticket);
+extern bool ratelimit_refused(int log, int rate, ratelimit_ticket ticket);
 
 /*
  * Moves a recorded call's time later, to when its request was really sent
  * (the engine calls it as the first byte goes out), if it is still in the
  * log.
  */
-extern void ratelimit_refine(ratelimit_ticket ticket, int64_t sent_us);
+extern void ratelimit_refine(int log, ratelimit_ticket ticket, int64_t sent_us);
 
 #endif							/* IMCHECK_RATELIMIT_H */

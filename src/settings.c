@@ -21,6 +21,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
+#include "api.h"
 #include "settings.h"
 #include "credentials.h"
 #include "endpoints.h"
@@ -39,8 +40,10 @@ static char *ca_file_setting = NULL;
 static int	timeout_setting = 10000;
 static int	max_retries_setting = 3;
 static int	rate_limit_setting = 100;
+static int	import_rate_limit_setting = 100;
+static int	online_status_rate_limit_setting = 200;
 static int	max_concurrency_setting = 0;
-static int	batch_size_setting = 100;
+static int	batch_size_setting = 500;
 int			imcheck_log_level = LOG;
 
 static const struct config_enum_entry log_level_options[] = {
@@ -281,9 +284,21 @@ imcheck_define_settings(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.rate_limit",
-							gettext_noop("Most API calls started in any one second; 0 means no limit."),
+							gettext_noop("Most account_check calls started in any one second; 0 means no limit."),
 							gettext_noop("The API allows 100 calls per second per app."),
 							&rate_limit_setting, 100, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.import_rate_limit",
+							gettext_noop("Most multiaccount_import calls started in any one second; 0 means no limit."),
+							gettext_noop("The API allows 100 calls per second per app."),
+							&import_rate_limit_setting, 100, 0, 100000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("imcheck.online_status_rate_limit",
+							gettext_noop("Most query_online_status calls started in any one second; 0 means no limit."),
+							gettext_noop("The API allows 200 calls per second per app."),
+							&online_status_rate_limit_setting, 200, 0, 100000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.max_concurrency",
@@ -293,9 +308,9 @@ imcheck_define_settings(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("imcheck.batch_size",
-							gettext_noop("UserIDs per API call."),
-							gettext_noop("The API accepts at most 100."),
-							&batch_size_setting, 100, 1, 100,
+							gettext_noop("Most UserIDs per API call."),
+							gettext_noop("Each API's own limit caps it: 100 for account_check and multiaccount_import, 500 for query_online_status."),
+							&batch_size_setting, 500, 1, 500,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
@@ -331,11 +346,17 @@ imcheck_checked_sdkappid(void)
 }
 
 void
-imcheck_resolve_config(imcheck_config *cfg)
+imcheck_resolve_config(imcheck_config *cfg, const imcheck_api *api)
 {
 	uint64_t	sdkappid = imcheck_checked_sdkappid();
+	static const int *const rate_settings[IMCHECK_APIS] = {
+		[IMCHECK_API_ACCOUNT_CHECK] = &rate_limit_setting,
+		[IMCHECK_API_ACCOUNT_IMPORT] = &import_rate_limit_setting,
+		[IMCHECK_API_ONLINE_STATUS] = &online_status_rate_limit_setting,
+	};
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->api = api;
 
 	if (imcheck_identifier_setting == NULL || *imcheck_identifier_setting == '\0')
 		ereport(ERROR,
@@ -382,8 +403,8 @@ imcheck_resolve_config(imcheck_config *cfg)
 
 	cfg->timeout_ms = timeout_setting;
 	cfg->max_retries = max_retries_setting;
-	cfg->rate_limit = rate_limit_setting;
+	cfg->rate_limit = *rate_settings[api->id];
 	cfg->max_concurrency = max_concurrency_setting;
-	cfg->batch_size = batch_size_setting;
+	cfg->batch_size = Min(batch_size_setting, api->max_batch);
 }
 

@@ -15,14 +15,17 @@
 /* the most base URLs imcheck.endpoint may list */
 #define IMCHECK_MAX_ENDPOINTS 8
 
+struct imcheck_api;
+
 typedef struct imcheck_config
 {
+	const struct imcheck_api *api;	/* what the calls ask */
 	/* scheme://host[:port][/prefix], no slash at the end; tried in order */
 	char	   *base_urls[IMCHECK_MAX_ENDPOINTS];
 	int			n_endpoints;
 	char	   *endpoints_shown;	/* the base URLs, for messages */
 	const char *base_url_setting;	/* the setting they came from, quoted */
-	char	   *url_query;		/* path and query, up to and including "random=" */
+	char	   *url_query;		/* the query, up to and including "random=" */
 	char	   *proxy;			/* NULL: direct; may hold a password: never shown */
 	char	   *proxy_shown;	/* http://host:port of the proxy */
 	char	   *proxy_password; /* as written in imcheck.proxy, or NULL */
@@ -34,9 +37,9 @@ typedef struct imcheck_config
 	char	   *ca_file;		/* NULL: system CAs */
 	int			timeout_ms;
 	int			max_retries;
-	int			rate_limit;		/* calls per second, 0 = unlimited */
+	int			rate_limit;		/* the API's calls per second, 0 = unlimited */
 	int			max_concurrency;	/* 0: follow the round trip */
-	int			batch_size;
+	int			batch_size;		/* imcheck.batch_size, at most the API's limit */
 	uint32_t	fingerprint;	/* changes when where or as whom calls go changes */
 } imcheck_config;
 
@@ -49,10 +52,10 @@ extern int	imcheck_log_level;
 extern void imcheck_define_settings(void);
 
 /*
- * Fills cfg from the current settings; raises an ERROR naming the setting
- * when one is missing or malformed.
+ * Fills cfg for calls to api from the current settings; raises an ERROR
+ * naming the setting when one is missing or malformed.
  */
-extern void imcheck_resolve_config(imcheck_config *cfg);
+extern void imcheck_resolve_config(imcheck_config *cfg, const struct imcheck_api *api);
 
 /* Raises an ERROR unless imcheck.sdkappid is set and valid. */
 extern uint64_t imcheck_checked_sdkappid(void);

@@ -15,6 +15,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "api.h"
 #include "compat.h"
 #include "settings.h"
 #include "stats.h"
@@ -30,6 +31,7 @@ typedef struct check_progress
 	volatile uint32 ids_done;
 	volatile uint32 calls;
 	volatile int32 in_flight;
+	volatile int api;			/* imcheck_api_id */
 } check_progress;
 
 /* The cumulative counters; the retries by reason follow them. */
@@ -53,19 +55,31 @@ static const char *const counter_names[COUNTER_RETRIES] = {
 	"failovers", "rate_reductions"
 };
 
+/* What failed calls of one API were answered with. */
+typedef struct failure_counts
+{
+	int32		code[FAILURE_CODES];
+	uint64		count[FAILURE_CODES];
+	uint64		other;
+} failure_counts;
+
+/* Every counter is kept per API. */
 typedef struct shared_stats
 {
-	pg_atomic_uint64 counters[COUNTERS];
+	pg_atomic_uint64 counters[IMCHECK_APIS][COUNTERS];
 	slock_t		mutex;			/* protects failures */
-	int32		failure_code[FAILURE_CODES];
-	uint64		failure_count[FAILURE_CODES];
-	uint64		failures_other;
+	failure_counts failures[IMCHECK_APIS];
 	int			n_slots;
 	check_progress progress[FLEXIBLE_ARRAY_MEMBER];
 } shared_stats;
 
 static shared_stats *stats = NULL;
 static check_progress *my_progress = NULL;
+
+/* the API of this backend's check: the counters below count for it */
+static imcheck_api_id current_api = IMCHECK_API_ACCOUNT_CHECK;
+
+#define COUNTER(s, c) (&(s)->counters[current_api][c])
 
 Size
 imcheck_stats_shmem_size(int n_slots)
@@ -78,8 +92,9 @@ static void
 init_stats(shared_stats *s, int n_slots)
 {
 	memset(s, 0, imcheck_stats_shmem_size(n_slots));
-	for (int i = 0; i < COUNTERS; i++)
-		pg_atomic_init_u64(&s->counters[i], 0);
+	for (int a = 0; a < IMCHECK_APIS; a++)
+		for (int i = 0; i < COUNTERS; i++)
+			pg_atomic_init_u64(&s->counters[a][i], 0);
 	SpinLockInit(&s->mutex);
 	s->n_slots = n_slots;
 }
@@ -138,7 +153,7 @@ end_check_at_exit(int code, Datum arg)
 }
 
 void
-imcheck_stats_check_started(uint32 n_ids)
+imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids)
 {
 	shared_stats *s = the_stats();
 	static bool exit_callback_registered = false;
@@ -149,8 +164,9 @@ imcheck_stats_check_started(uint32 n_ids)
 		exit_callback_registered = true;
 	}
 
-	pg_atomic_fetch_add_u64(&s->counters[COUNTER_CHECKS], 1);
-	pg_atomic_fetch_add_u64(&s->counters[COUNTER_USER_IDS], n_ids);
+	current_api = api;
+	pg_atomic_fetch_add_u64(COUNTER(s, COUNTER_CHECKS), 1);
+	pg_atomic_fetch_add_u64(COUNTER(s, COUNTER_USER_IDS), n_ids);
 	my_progress = progress_slot();
 	if (my_progress == NULL)
 		return;
@@ -159,6 +175,7 @@ imcheck_stats_check_started(uint32 n_ids)
 	my_progress->ids_done = 0;
 	my_progress->calls = 0;
 	my_progress->in_flight = 0;
+	my_progress->api = api;
 	pg_write_barrier();
 	my_progress->pid = MyProcPid;
 }
@@ -174,7 +191,7 @@ imcheck_stats_check_ended(void)
 void
 imcheck_stats_call_started(void)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_CALLS], 1);
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_CALLS), 1);
 	if (my_progress != NULL)
 	{
 		my_progress->calls++;
@@ -186,7 +203,7 @@ void
 imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 {
 	if (connections_opened > 0)
-		pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_CONNECTIONS],
+		pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_CONNECTIONS),
 								(uint64) connections_opened);
 	if (my_progress != NULL)
 	{
@@ -198,41 +215,42 @@ imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 void
 imcheck_stats_failover(void)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_FAILOVERS], 1);
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_FAILOVERS), 1);
 }
 
 void
 imcheck_stats_rate_reduction(void)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RATE_REDUCTIONS], 1);
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_RATE_REDUCTIONS), 1);
 }
 
 void
 imcheck_stats_retry(imcheck_retry_reason reason)
 {
-	pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RETRIES + reason], 1);
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_RETRIES + reason), 1);
 }
 
 void
 imcheck_stats_call_failed(int32 code)
 {
 	shared_stats *s = the_stats();
+	failure_counts *f = &s->failures[current_api];
 	int			i;
 
-	pg_atomic_fetch_add_u64(&s->counters[COUNTER_FAILED_CALLS], 1);
+	pg_atomic_fetch_add_u64(COUNTER(s, COUNTER_FAILED_CALLS), 1);
 	SpinLockAcquire(&s->mutex);
 	for (i = 0; i < FAILURE_CODES; i++)
 	{
-		if (s->failure_count[i] == 0)
-			s->failure_code[i] = code;
-		if (s->failure_code[i] == code)
+		if (f->count[i] == 0)
+			f->code[i] = code;
+		if (f->code[i] == code)
 		{
-			s->failure_count[i]++;
+			f->count[i]++;
 			break;
 		}
 	}
 	if (i == FAILURE_CODES)
-		s->failures_other++;
+		f->other++;
 	SpinLockRelease(&s->mutex);
 }
 
@@ -240,38 +258,38 @@ void
 imcheck_stats_rate_wait(int64 us)
 {
 	if (us > 0)
-		pg_atomic_fetch_add_u64(&the_stats()->counters[COUNTER_RATE_WAIT_US], (uint64) us);
+		pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_RATE_WAIT_US), (uint64) us);
 }
 
+/*
+ * A row of imcheck_stats(): (api, name, value), or (name, value) while the
+ * extension's SQL is still 1.2 (a new library before ALTER EXTENSION UPDATE).
+ */
 static void
-put_counter(ReturnSetInfo *rsinfo, const char *name, uint64 value)
+put_counter(ReturnSetInfo *rsinfo, imcheck_api_id api, const char *name, uint64 value)
 {
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	int			first = rsinfo->setDesc->natts == 3 ? 1 : 0;
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = Int64GetDatum((int64) value);
+	values[0] = CStringGetTextDatum(imcheck_apis[api]->name);
+	values[first] = CStringGetTextDatum(name);
+	values[first + 1] = Int64GetDatum((int64) value);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-PG_FUNCTION_INFO_V1(imcheck_stats);
-
-/* imcheck_stats() -> (name text, value bigint): the cumulative counters. */
-Datum
-imcheck_stats(PG_FUNCTION_ARGS)
+/* The counters of one API, in imcheck_stats()'s order. */
+static void
+put_api_counters(ReturnSetInfo *rsinfo, shared_stats *s, imcheck_api_id api)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	shared_stats *s = the_stats();
-	int32		codes[FAILURE_CODES];
-	uint64		counts[FAILURE_CODES];
-	uint64		other;
+	failure_counts f;
 
-	InitMaterializedSRF(fcinfo, 0);
 	for (int i = 0; i < COUNTER_RETRIES; i++)
 	{
-		uint64		value = pg_atomic_read_u64(&s->counters[i]);
+		uint64		value = pg_atomic_read_u64(&s->counters[api][i]);
 
-		put_counter(rsinfo, counter_names[i], i == COUNTER_RATE_WAIT_US ? value / 1000 : value);
+		put_counter(rsinfo, api, counter_names[i],
+					i == COUNTER_RATE_WAIT_US ? value / 1000 : value);
 		if (i != COUNTER_USER_IDS)
 			continue;
 		for (int r = 0; r < IMCHECK_RETRY_REASONS; r++)
@@ -279,24 +297,38 @@ imcheck_stats(PG_FUNCTION_ARGS)
 			char		name[64];
 
 			snprintf(name, sizeof(name), "retries_%s", imcheck_retry_reason_names[r]);
-			put_counter(rsinfo, name, pg_atomic_read_u64(&s->counters[COUNTER_RETRIES + r]));
+			put_counter(rsinfo, api, name,
+						pg_atomic_read_u64(&s->counters[api][COUNTER_RETRIES + r]));
 		}
 	}
 
 	SpinLockAcquire(&s->mutex);
-	memcpy(codes, s->failure_code, sizeof(codes));
-	memcpy(counts, s->failure_count, sizeof(counts));
-	other = s->failures_other;
+	f = s->failures[api];
 	SpinLockRelease(&s->mutex);
-	for (int i = 0; i < FAILURE_CODES && counts[i] > 0; i++)
+	for (int i = 0; i < FAILURE_CODES && f.count[i] > 0; i++)
 	{
 		char		name[64];
 
-		snprintf(name, sizeof(name), "failed_calls_code_%d", codes[i]);
-		put_counter(rsinfo, name, counts[i]);
+		snprintf(name, sizeof(name), "failed_calls_code_%d", f.code[i]);
+		put_counter(rsinfo, api, name, f.count[i]);
 	}
-	if (other > 0)
-		put_counter(rsinfo, "failed_calls_code_other", other);
+	if (f.other > 0)
+		put_counter(rsinfo, api, "failed_calls_code_other", f.other);
+}
+
+PG_FUNCTION_INFO_V1(imcheck_stats);
+
+/* imcheck_stats() -> (api text, name text, value bigint): the cumulative counters. */
+Datum
+imcheck_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	shared_stats *s = the_stats();
+
+	InitMaterializedSRF(fcinfo, 0);
+	/* 1.2's (name, value) shows account_check's, as it always did */
+	for (int api = 0; api < (rsinfo->setDesc->natts == 3 ? IMCHECK_APIS : 1); api++)
+		put_api_counters(rsinfo, s, (imcheck_api_id) api);
 	return (Datum) 0;
 }
 
@@ -307,12 +339,11 @@ imcheck_reset_stats(PG_FUNCTION_ARGS)
 {
 	shared_stats *s = the_stats();
 
-	for (int i = 0; i < COUNTERS; i++)
-		pg_atomic_write_u64(&s->counters[i], 0);
+	for (int a = 0; a < IMCHECK_APIS; a++)
+		for (int i = 0; i < COUNTERS; i++)
+			pg_atomic_write_u64(&s->counters[a][i], 0);
 	SpinLockAcquire(&s->mutex);
-	memset(s->failure_code, 0, sizeof(s->failure_code));
-	memset(s->failure_count, 0, sizeof(s->failure_count));
-	s->failures_other = 0;
+	memset(s->failures, 0, sizeof(s->failures));
 	SpinLockRelease(&s->mutex);
 	PG_RETURN_VOID();
 }
@@ -321,7 +352,7 @@ PG_FUNCTION_INFO_V1(imcheck_progress);
 
 /*
  * imcheck_progress() -> one row per running check: pid, started, user_ids,
- * user_ids_done, calls, calls_in_flight.  Read without locks: a row may mix
+ * user_ids_done, calls, calls_in_flight, api.  Read without locks: a row may mix
  * values from two moments, which is fine for watching progress.
  */
 Datum
@@ -334,8 +365,8 @@ imcheck_progress(PG_FUNCTION_ARGS)
 	for (int i = 0; i < s->n_slots; i++)
 	{
 		check_progress *p = &s->progress[i];
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
 		int			pid = p->pid;
 
 		if (pid == 0)
@@ -347,6 +378,9 @@ imcheck_progress(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum((int64) p->ids_done);
 		values[4] = Int64GetDatum((int64) p->calls);
 		values[5] = Int32GetDatum(Max(p->in_flight, 0));
+		/* no api column while the extension's SQL is still 1.2 */
+		if (rsinfo->setDesc->natts > 6)
+			values[6] = CStringGetTextDatum(imcheck_apis[p->api]->name);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

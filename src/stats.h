@@ -5,13 +5,15 @@
  * With the library in shared_preload_libraries both live in shared memory:
  * counters add up over all sessions since the server started (or the last
  * imcheck_reset_stats()), and every session can see every running check.
- * Otherwise each session sees only its own.
+ * Otherwise each session sees only its own.  Counters are kept per API: a
+ * check counts for the API it calls.
  */
 #ifndef IMCHECK_STATS_H
 #define IMCHECK_STATS_H
 
 #include "postgres.h"
 
+#include "api.h"
 #include "outcome.h"
 
 /*
@@ -23,7 +25,7 @@ extern void imcheck_stats_shmem_attach(void *place, int n_slots, bool initialize
 
 
 /* A check starts / ends (also on error): the progress slot of this backend. */
-extern void imcheck_stats_check_started(uint32 n_ids);
+extern void imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids);
 extern void imcheck_stats_check_ended(void);
 
 extern void imcheck_stats_call_started(void);

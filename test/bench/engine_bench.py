@@ -369,7 +369,7 @@ def proxy_cost():
             reset(url)
             secs, _ = psql(["SELECT imcheck_reset_stats();", check_count(n)],
                            settings + extra, endpoint=url)
-            _, out = psql("SELECT value FROM imcheck_stats WHERE name = 'connections_opened';")
+            _, out = psql("SELECT value FROM imcheck_stats WHERE api = 'account_check' AND name = 'connections_opened';")
             figures[how] = (n / secs, int(out.split()[0]))
         d, p = figures["direct"], figures["proxy"]
         row(f"7. through tinyproxy vs direct: {label}",

@@ -179,8 +179,8 @@ def check_failover_to_backup():
     log_at = len(read(SERVER_LOG))
     ids = ",".join(f"'fo{i}'" for i in range(500))
     rc, out, err = psql(*settings, f"SELECT count(*) FROM im_account_check(ARRAY[{ids}])",
-                        "SELECT value FROM imcheck_stats WHERE name = 'failovers'",
-                        "SELECT value FROM imcheck_stats WHERE name = 'failed_calls'")
+                        "SELECT value FROM imcheck_stats WHERE api = 'account_check' AND name = 'failovers'",
+                        "SELECT value FROM imcheck_stats WHERE api = 'account_check' AND name = 'failed_calls'")
     lines = out.splitlines()
     log = read(SERVER_LOG)[log_at:]
     report("failover: a first base URL that refuses connections fails over to the next, "
@@ -222,7 +222,7 @@ def check_http1_keeps_alive():
     rc, out, err = psql("SELECT imcheck_reset_stats()",
                         "SELECT count(*) FROM im_account_check(ARRAY(SELECT 'ka' || g FROM generate_series(1, 2000) g))",
                         "SELECT count(*) FROM im_account_check(ARRAY(SELECT 'kb' || g FROM generate_series(1, 2000) g))",
-                        "SELECT value FROM imcheck_stats WHERE name = 'connections_opened'")
+                        "SELECT value FROM imcheck_stats WHERE api = 'account_check' AND name = 'connections_opened'")
     lines = out.splitlines()
     opened = int(lines[-1]) if rc == 0 else -1
     report("http1: with a server without HTTP/2, 40 calls in two statements keep their "
@@ -268,7 +268,7 @@ def check_shared_quota():
                         "CASE WHEN right(user_id, 1) IN ('0','2','4','6','8') THEN 'Imported' "
                         "ELSE 'NotImported' END) FROM im_account_check(ARRAY(SELECT 'sq' || g "
                         f"FROM generate_series(1, {n}) g))",
-                        "SELECT name, value FROM imcheck_stats WHERE name IN ('calls', "
+                        "SELECT name, value FROM imcheck_stats WHERE api = 'account_check' AND name IN ('calls', "
                         "'retries_api_rate_limited', 'rate_reductions', 'failed_calls') ORDER BY name")
     backend.stop.set()
     backend.join(timeout=10)

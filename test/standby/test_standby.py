@@ -67,7 +67,7 @@ def imsim_config(**kw):
 
 def stats(server):
     """imcheck_stats of server as a dict."""
-    out = value(server, "SELECT name, value FROM imcheck_stats")
+    out = value(server, "SELECT name, value FROM imcheck_stats WHERE api = 'account_check'")
     return {name: int(v) for name, v in (line.split("|") for line in out.splitlines())}
 
 
