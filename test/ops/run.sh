@@ -13,6 +13,10 @@
 #  3. "Migration scripts": the README's psql script with a real migration,
 #     refused (non-zero exit, "N users are not imported", nothing committed)
 #     while users are not imported, committed once all are.
+#  4. "Importing the missing ones first": the README's script that checks,
+#     imports the missing users, checks again and migrates: committed with
+#     every user imported; refused with nothing committed when the service
+#     refuses an account, and when the app's account limit is reached.
 #
 # Prints "ok - NAME" / "not ok - NAME: REASON"; exits non-zero on failure.
 # Waits for one minute boundary (at most ~70 s); the migration checks run
@@ -63,7 +67,8 @@ print("\n".join(lines[i + 1:j]))
 PY
 }
 readme_block "Nightly reconciliation with pg_cron" sql >"$work/recon.sql" 2>/dev/null &&
-	readme_block "Migration scripts" sh >"$work/migration.sh" 2>/dev/null ||
+	readme_block "Migration scripts" sh >"$work/migration.sh" 2>/dev/null &&
+	readme_block "Importing the missing ones first" sh >"$work/import.sh" 2>/dev/null ||
 	die "README recipes" "could not find the recipe blocks in README.md"
 # the status table part, the cron.schedule part, and the job's command
 python3 - "$work" <<'PY' || die "README recipes" "unexpected shape of the reconciliation recipe"
@@ -78,10 +83,12 @@ open(w + "/recon_table.sql", "w").write(table)
 open(w + "/recon_schedule.sql", "w").write(sched.replace("'0 3 * * *'", "'* * * * *'"))
 open(w + "/recon_command.sql", "w").write(sched.split("$$")[1])
 PY
-grep -qx -- '-- \.\.\. the migration \.\.\.' "$work/migration.sh" &&
-	grep -q '^psql -v ON_ERROR_STOP=1' "$work/migration.sh" ||
-	die "README recipes" "unexpected shape of the migration recipe"
-ok "README recipes found (reconciliation, migration)"
+for f in migration import; do
+	grep -qx -- '-- \.\.\. the migration \.\.\.' "$work/$f.sh" &&
+		grep -q '^psql -v ON_ERROR_STOP=1' "$work/$f.sh" ||
+		die "README recipes" "unexpected shape of the $f recipe"
+done
+ok "README recipes found (reconciliation, migration, import then migration)"
 
 # ---------------------------------------------------------------- imsim
 key=$(openssl rand -hex 32)
@@ -97,6 +104,7 @@ sim bgw			# the app's API for the background-worker cluster (even rule)
 sim libpq		# ... for the libpq cluster
 sim down		# fills the failing job's table, then is killed
 sim migsome		# migration: even rule, half the users are not imported
+sim migimport		# import then migration: even rule, imports kept by imsim
 # (migall, with --imported-file, is started once its users exist)
 
 # ---------------------------------------------------------------- clusters
@@ -228,8 +236,10 @@ migration='CREATE TABLE im_profile (user_id text PRIMARY KEY REFERENCES users (i
                          im_ready boolean NOT NULL);
 INSERT INTO im_profile SELECT id, true FROM users;
 UPDATE users SET name = upper(name);'
-awk -v m="$migration" '$0 == "-- ... the migration ..." { print m; next } { print }' \
-	"$work/migration.sh" >"$work/migration_run.sh"
+for f in migration import; do
+	awk -v m="$migration" '$0 == "-- ... the migration ..." { print m; next } { print }' \
+		"$work/$f.sh" >"$work/${f}_run.sh"
+done
 
 mig_users() {	# mig_users DB PREFIX
 	q bgw postgres "CREATE DATABASE $1" >/dev/null &&
@@ -237,9 +247,9 @@ mig_users() {	# mig_users DB PREFIX
 CREATE TABLE users (id text PRIMARY KEY, name text NOT NULL);
 INSERT INTO users SELECT '$2' || g, 'person ' || g FROM generate_series(1, $NMIG) g;" >/dev/null
 }
-mig_run() {	# mig_run DB : runs the script as README shows it; sets rc, err
+mig_run() {	# mig_run DB [SCRIPT] : runs the script as README shows it; sets rc, err
 	PGHOST=${HOST[bgw]} PGPORT=${PORT[bgw]} PGDATABASE=$1 PSQLRC=/dev/null \
-		bash "$work/migration_run.sh" >"$work/mig-$1.out" 2>"$work/mig-$1.err"
+		bash "$work/${2:-migration}_run.sh" >"$work/mig-$1.out" 2>"$work/mig-$1.err"
 	rc=$?
 	err=$(cat "$work/mig-$1.err")
 }
@@ -282,6 +292,45 @@ check "migration refused for a single user not imported (rule none)" \
 	  "$(q bgw mig_all "$users_sum")" = "$before" ]
 grep -q "ERROR:  1 users are not imported into IM yet" "$work/mig-mig_all.err" ||
 	notok "migration refused for a single user: message" "stderr: $err"
+
+# 4a: import the missing (odd-numbered) half, check again, migrate
+mig_users mig_imp "i" || die "import setup" "could not create mig_imp"
+q bgw postgres "ALTER DATABASE mig_imp SET imcheck.endpoint = '$URL_migimport'" >/dev/null
+imsim_cfg() { curl -s "$URL_migimport/_imsim/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+mig_run mig_imp import
+check "import then migration: psql exits 0" "exit status $rc, stderr: $err" [ "$rc" -eq 0 ]
+n_profile=$(q bgw mig_imp "SELECT count(*) FROM im_profile WHERE im_ready" 2>/dev/null)
+n_imported=$(q bgw mig_imp "SELECT count(*) FROM im_account_check(ARRAY(SELECT id FROM users))
+ WHERE account_status = 'Imported'")
+check "import then migration: the $((NMIG / 2)) missing users imported (imsim), every user imported now, migration committed" \
+	"imported by the API: $(imsim_cfg imported_by_api), imported: $n_imported, im_profile rows: ${n_profile:-none}" \
+	[ "$(imsim_cfg imported_by_api)" = "$((NMIG / 2))" -a "$n_imported" = "$NMIG" -a "${n_profile:-x}" = "$NMIG" ]
+
+# 4b: a user the service refuses to import: stopped, nothing committed
+q bgw mig_imp "DROP TABLE im_profile; INSERT INTO users VALUES ('reject-1001', 'refused')" >/dev/null
+before=$(q bgw mig_imp "$users_sum")
+mig_run mig_imp import
+refused_run() { [ "$rc" -ne 0 ] && grep -q "$1" "$work/mig-mig_imp.err"; }
+check "import then migration: an account the service refuses stops it (psql exits non-zero, says how many)" \
+	"exit status $rc, stderr: $err" refused_run "ERROR:  1 users could not be imported into IM"
+check "import then migration: refused account: nothing committed" \
+	"im_profile: $(q bgw mig_imp "SELECT to_regclass('im_profile')"), users md5 $before -> $(q bgw mig_imp "$users_sum")" \
+	[ -z "$(q bgw mig_imp "SELECT to_regclass('im_profile')")" -a "$(q bgw mig_imp "$users_sum")" = "$before" ]
+
+# 4c: the app's account limit (70398): stopped, nothing committed, nothing imported
+q bgw mig_imp "DELETE FROM users WHERE id = 'reject-1001'; INSERT INTO users VALUES ('i1001', 'new')" >/dev/null
+curl -s -XPOST "$URL_migimport/_imsim/config" -d "{\"account_limit\": $(imsim_cfg imported_by_api)}" >/dev/null
+before=$(q bgw mig_imp "$users_sum")
+mig_run mig_imp import
+check "import then migration: the account limit stops it with the API's error (70398)" \
+	"exit status $rc, stderr: $err" \
+	refused_run "ERROR:  the IM API refused the multiaccount_import call"
+check "import then migration: the account limit: the error names 70398" "stderr: $err" \
+	refused_run "ErrorCode 70398"
+check "import then migration: account limit: nothing committed, nothing imported" \
+	"im_profile: $(q bgw mig_imp "SELECT to_regclass('im_profile')"), users md5 $before -> $(q bgw mig_imp "$users_sum"), imported by the API: $(imsim_cfg imported_by_api)" \
+	[ -z "$(q bgw mig_imp "SELECT to_regclass('im_profile')")" -a "$(q bgw mig_imp "$users_sum")" = "$before" -a \
+	  "$(imsim_cfg imported_by_api)" = "$((NMIG / 2))" ]
 
 # ---------------------------------------------------------------- wait
 runs_done="SELECT count(*) FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')"
