@@ -255,6 +255,19 @@ text_or_empty(const char *s, Datum empty)
 	return s != NULL ? CStringGetTextDatum(s) : empty;
 }
 
+/* The text of each protocol_account_status, made once per statement (NONE: 0). */
+#define STATUS_VALUES (PROTOCOL_STATUS_OFFLINE + 1)
+static void
+make_status_texts(Datum *texts)
+{
+	for (int i = 0; i < STATUS_VALUES; i++)
+	{
+		const char *t = protocol_account_status_text((protocol_account_status) i);
+
+		texts[i] = t ? CStringGetTextDatum(t) : (Datum) 0;
+	}
+}
+
 /* Moves ptr past the varlena array element it points at. */
 static inline const char *
 next_element(const char *ptr)
@@ -274,11 +287,13 @@ im_account_check(PG_FUNCTION_ARGS)
 	int			nitems;
 	const char *ptr;
 	Datum		empty_text;
+	Datum		status_texts[STATUS_VALUES];
 
 	nitems = begin_statement(fcinfo, &imcheck_api_account_check, 1, &array, &job, &map);
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_account_check, nitems, &job);
+	make_status_texts(status_texts);
 
 	/* one row per input element, in input order */
 	empty_text = CStringGetTextDatum("");
@@ -286,18 +301,16 @@ im_account_check(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
 	{
 		uint32		d = input_next_distinct(&walk, i);
-		const char *status = protocol_account_status_text(job.status[d]);
+		Datum		status = status_texts[job.status[d]];
 		const char *info = job.result_info ? job.result_info[d] : NULL;
 		Datum		values[4];
-		bool		nulls[4] = {false, false, status == NULL, false};
+		bool		nulls[4] = {false, false, status == (Datum) 0, false};
 
 		values[0] = PointerGetDatum(ptr);
 		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
-		values[2] = status ? CStringGetTextDatum(status) : (Datum) 0;
+		values[2] = status;
 		values[3] = text_or_empty(info, empty_text);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (status)
-			pfree(DatumGetPointer(values[2]));
 		if (info)
 			pfree(DatumGetPointer(values[3]));
 	}
@@ -363,36 +376,57 @@ im_query_online_status(PG_FUNCTION_ARGS)
 	int			nitems;
 	const char *ptr;
 	Datum	   *details = NULL;
+	Datum		status_texts[STATUS_VALUES];
 
 	nitems = begin_statement(fcinfo, &imcheck_api_online_status, 1, &array, &job, &map);
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_online_status, nitems, &job);
+	make_status_texts(status_texts);
 
-	/* each distinct ID's Detail becomes jsonb once, however often it repeats */
+	/*
+	 * Each Detail text becomes jsonb once: the engine stores a text that
+	 * recurs (a few platform combinations do) once, so its pointer finds
+	 * the jsonb made for it.
+	 */
 	if (job.detail != NULL)
 	{
+		const char *texts[JOB_RECENT_DETAILS] = {0};
+		Datum		jsonbs[JOB_RECENT_DETAILS];
+		int			next_slot = 0;
+
 		details = palloc0(sizeof(Datum) * job.n);
 		for (uint32 d = 0; d < job.n; d++)
-			if (job.detail[d] != NULL)
-				details[d] = DirectFunctionCall1(jsonb_in, CStringGetDatum(job.detail[d]));
+		{
+			int			k;
+
+			if (job.detail[d] == NULL)
+				continue;
+			for (k = 0; k < JOB_RECENT_DETAILS && texts[k] != job.detail[d]; k++)
+				;
+			if (k == JOB_RECENT_DETAILS)
+			{
+				k = next_slot++ % JOB_RECENT_DETAILS;
+				texts[k] = job.detail[d];
+				jsonbs[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(job.detail[d]));
+			}
+			details[d] = jsonbs[k];
+		}
 	}
 	ptr = job.array_data;
 	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
 	{
 		uint32		d = input_next_distinct(&walk, i);
-		const char *status = protocol_account_status_text(job.status[d]);
+		Datum		status = status_texts[job.status[d]];
 		Datum		values[4];
-		bool		nulls[4] = {false, false, status == NULL,
+		bool		nulls[4] = {false, false, status == (Datum) 0,
 		details == NULL || details[d] == (Datum) 0};
 
 		values[0] = PointerGetDatum(ptr);
 		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
-		values[2] = status ? CStringGetTextDatum(status) : (Datum) 0;
+		values[2] = status;
 		values[3] = nulls[3] ? (Datum) 0 : details[d];
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (status)
-			pfree(DatumGetPointer(values[2]));
 	}
 	return (Datum) 0;
 }

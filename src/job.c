@@ -49,3 +49,24 @@ job_fail_ids(imcheck_job *job, uint32 first, uint32 n, const call_outcome *out)
 		job_set_detail(job, first + i, NULL);
 	}
 }
+
+char *
+job_recent_detail(imcheck_job *job, const char *raw, size_t len,
+				  char *(*make_text) (const struct imcheck_config *cfg,
+									  const char *s, size_t len),
+				  const struct imcheck_config *cfg)
+{
+	int			slot;
+
+	for (int i = 0; i < job->n_recent_details; i++)
+		if (job->recent_details[i].len == len &&
+			memcmp(job->recent_details[i].raw, raw, len) == 0)
+			return job->recent_details[i].text;
+	/* a new one takes the place of the oldest */
+	slot = job->n_recent_details < JOB_RECENT_DETAILS ? job->n_recent_details++
+		: (int) (job->calls % JOB_RECENT_DETAILS);
+	job->recent_details[slot].raw = pnstrdup(raw, len);
+	job->recent_details[slot].len = len;
+	job->recent_details[slot].text = make_text(cfg, raw, len);
+	return job->recent_details[slot].text;
+}

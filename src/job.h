@@ -9,6 +9,9 @@
 
 #include "outcome.h"
 
+/* Detail texts remembered to store each only once (a few platform combinations recur) */
+#define JOB_RECENT_DETAILS 8
+
 /* What the engine fills for each distinct UserID. */
 typedef struct imcheck_job
 {
@@ -26,6 +29,15 @@ typedef struct imcheck_job
 	uint8	   *status;			/* protocol_account_status */
 	char	  **result_info;	/* NULL entries mean "" */
 	char	  **detail;			/* query_online_status: Detail as JSON text */
+
+	/* query_online_status: the last distinct Detail texts stored (job.c) */
+	struct
+	{
+		char	   *raw;		/* as answered */
+		size_t		len;
+		char	   *text;		/* as stored: made safe to show */
+	}			recent_details[JOB_RECENT_DETAILS];
+	int			n_recent_details;
 
 	/* statistics of the run */
 	uint32		calls;			/* HTTP requests sent */
@@ -48,6 +60,17 @@ job_id(const imcheck_job *job, uint32 d, size_t *len)
 extern void job_set_code(imcheck_job *job, uint32 d, int32 code);
 extern void job_set_info(imcheck_job *job, uint32 d, char *info);
 extern void job_set_detail(imcheck_job *job, uint32 d, char *detail);
+
+/*
+ * The stored text of an answered Detail: one seen lately is shared (so
+ * that it becomes jsonb once, see imcheck.c), a new one is made by
+ * make_text(cfg, raw, len) and remembered.
+ */
+struct imcheck_config;
+extern char *job_recent_detail(imcheck_job *job, const char *raw, size_t len,
+							   char *(*make_text) (const struct imcheck_config *cfg,
+												   const char *s, size_t len),
+							   const struct imcheck_config *cfg);
 
 /* Gives the n IDs from first on the code and text of a failed call. */
 extern void job_fail_ids(imcheck_job *job, uint32 first, uint32 n, const call_outcome *out);

@@ -50,7 +50,8 @@ read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
 									pstrdup("a Detail is not valid in the database encoding"));
 			break;
 		}
-		job_set_detail(job, d, call_server_text(cfg, item->detail, item->detail_len));
+		job_set_detail(job, d, job_recent_detail(job, item->detail, item->detail_len,
+												 call_server_text, cfg));
 	}
 	protocol_response_free(&resp);
 	return out;
