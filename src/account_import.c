@@ -44,11 +44,6 @@ read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
 	protocol_response resp;
 	char	   *not_imported = NULL;
 
-	if (!res->answered)
-		return res->failure;
-	if (res->status != 200)
-		return outcome_http_status(res->status);
-
 	out = call_outcome_of_parse(cfg,
 								protocol_parse_import_response(res->body, res->body_len,
 															   call->ids, call->id_lens,

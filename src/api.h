@@ -45,8 +45,8 @@ typedef struct imcheck_api
 								  const struct imcheck_call *call, protocol_buffer *out);
 
 	/*
-	 * What the finished call means; on VERDICT_DONE its results are stored
-	 * in the job.
+	 * What the finished call's answer (HTTP 200, res->body) means; on
+	 * VERDICT_DONE its results are stored in the job.
 	 */
 	call_outcome (*read_answer) (const imcheck_config *cfg, struct imcheck_job *job,
 								 uint32 first, const struct imcheck_call *call,

@@ -24,11 +24,6 @@ read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
 	call_outcome out;
 	protocol_response resp;
 
-	if (!res->answered)
-		return res->failure;
-	if (res->status != 200)
-		return outcome_http_status(res->status);
-
 	out = call_outcome_of_parse(cfg,
 								protocol_parse_online_response(res->body, res->body_len,
 															   call->ids, call->id_lens,

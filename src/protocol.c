@@ -321,38 +321,49 @@ scan_item(jsonscan_cursor *c, item_fields *f)
 	return more;
 }
 
+int
+protocol_scan_list(jsonscan_cursor *c, int *list_state, size_t *n, size_t max,
+				   protocol_element_reader element, void *arg)
+{
+	int			array_state = 0;
+	int			more;
+
+	if (*list_state != 0)
+		return DUPLICATE_MEMBER;
+	if (c->p >= c->end || *c->p != '[')
+	{
+		*list_state = 2;
+		return jsonscan_value(c, 1);
+	}
+	*list_state = 1;
+	while ((more = jsonscan_array_next(c, &array_state)) > 0)
+	{
+		/* past the most a call can ask: only validated, and counted */
+		int			rc = *n >= max ? jsonscan_value(c, 2) : element(c, *n, arg);
+
+		if (rc != 0)
+			return rc;
+		(*n)++;
+	}
+	return more;
+}
+
+static int
+scan_result_item(jsonscan_cursor *c, size_t index, void *arg)
+{
+	return scan_item(c, &((response_fields *) arg)->items[index]);
+}
+
 /* protocol_member_reader of account_check: ResultItem */
 static int
 scan_items(jsonscan_cursor *c, member_name name, void *state)
 {
 	response_fields *r = state;
-	int			array_state = 0;
-	int			more;
 
 	if (name != MEMBER_RESULT_ITEM)
 		return jsonscan_value(c, 1);
-	if (r->items_state != 0)
-		return DUPLICATE_MEMBER;
-	if (c->p >= c->end || *c->p != '[')
-	{
-		r->items_state = 2;
-		return jsonscan_value(c, 1);
-	}
-	r->items_state = 1;
-	while ((more = jsonscan_array_next(c, &array_state)) > 0)
-	{
-		int			rc;
-
-		/* past the most a call can ask: only validated, and counted */
-		if (r->n_items >= PROTOCOL_MAX_BATCH)
-			rc = jsonscan_value(c, 2);
-		else
-			rc = scan_item(c, &r->items[r->n_items]);
-		if (rc != 0)
-			return rc;
-		r->n_items++;
-	}
-	return more;
+	return protocol_scan_list(c, &r->items_state, &r->n_items, PROTOCOL_MAX_BATCH,
+							  scan_result_item, r);
 }
 
 int

@@ -9,6 +9,7 @@
  */
 #include "protocol.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,55 +55,40 @@ protocol_build_import_request(const char *const *ids, const size_t *id_lens,
 /* FailAccounts as scanned: its strings, to be matched once the envelope is read. */
 typedef struct import_fields
 {
-	int			fail_state;		/* 0 absent, 1 an array of strings, 2 not one */
-	size_t		n_failed;
+	int			fail_state;		/* 0 absent, 1 an array, 2 not one */
+	int			not_strings;	/* an element is not a string */
+	size_t		n_failed;		/* elements, counted past the ones kept */
 	jsonscan_string failed[PROTOCOL_MAX_IMPORT_BATCH];
-	int			too_many;		/* more entries than a call asks */
 } import_fields;
+
+static int
+scan_failed_account(jsonscan_cursor *c, size_t index, void *arg)
+{
+	import_fields *f = arg;
+
+	jsonscan_string past_the_most;
+
+	/* every element must be a string, kept or not */
+	if (c->p >= c->end || *c->p != '"')
+	{
+		f->not_strings = 1;
+		return jsonscan_value(c, 2);
+	}
+	return jsonscan_string_scan(c, index < PROTOCOL_MAX_IMPORT_BATCH ? &f->failed[index]
+								: &past_the_most);
+}
 
 /* protocol_member_reader of multiaccount_import: FailAccounts */
 static int
 scan_fail_accounts(jsonscan_cursor *c, member_name name, void *state)
 {
 	import_fields *f = state;
-	int			array_state = 0;
-	int			more;
 
 	if (name != MEMBER_FAIL_ACCOUNTS)
 		return jsonscan_value(c, 1);
-	if (f->fail_state != 0)
-		return DUPLICATE_MEMBER;
-	if (c->p >= c->end || *c->p != '[')
-	{
-		f->fail_state = 2;
-		return jsonscan_value(c, 1);
-	}
-	f->fail_state = 1;
-	while ((more = jsonscan_array_next(c, &array_state)) > 0)
-	{
-		int			rc;
-
-		if (c->p >= c->end || *c->p != '"')
-		{
-			f->fail_state = 2;
-			rc = jsonscan_value(c, 2);
-		}
-		else if (f->n_failed >= PROTOCOL_MAX_IMPORT_BATCH)
-		{
-			jsonscan_string ignored;
-
-			f->too_many = 1;
-			rc = jsonscan_string_scan(c, &ignored);
-		}
-		else
-			rc = jsonscan_string_scan(c, &f->failed[f->n_failed++]);
-		if (rc != 0)
-			return rc;
-	}
-	return more;
+	return protocol_scan_list(c, &f->fail_state, &f->n_failed, SIZE_MAX,
+							  scan_failed_account, f);
 }
-
-static const unsigned char none_listed[PROTOCOL_MAX_IMPORT_BATCH];
 
 protocol_outcome
 protocol_parse_import_response(const char *body, size_t len,
@@ -125,26 +111,25 @@ protocol_parse_import_response(const char *body, size_t len,
 	outcome = protocol_open_answer(protocol_scan_document(body, len, &env,
 														  scan_fail_accounts, f),
 								   &env, len, n, &arena, resp);
-	if (outcome == PROTOCOL_OK && f->fail_state == 2)
+	if (outcome == PROTOCOL_OK && (f->fail_state == 2 || f->not_strings))
 		outcome = protocol_finish(resp, PROTOCOL_MALFORMED,
 								  "FailAccounts is not an array of strings");
-	else if (outcome == PROTOCOL_OK && f->too_many)
+	else if (outcome == PROTOCOL_OK && f->n_failed > PROTOCOL_MAX_IMPORT_BATCH)
 		outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
 								  "FailAccounts lists more accounts than were asked");
 	for (size_t i = 0; outcome == PROTOCOL_OK && i < f->n_failed; i++)
 	{
 		size_t		uid_len;
 		const char *uid = protocol_peek_string(&arena, &f->failed[i], &uid_len);
-		long		k = protocol_match_asked(uid, uid_len, i, ids, id_lens, n, failed);
+		int			asked = 0;
 
-		/* listed twice: the account failed all the same */
-		if (k < 0)
-			k = protocol_match_asked(uid, uid_len, i, ids, id_lens, n, none_listed);
-		if (k < 0)
+		/* an account asked twice failed twice; listed twice, it failed all the same */
+		for (size_t k = 0; k < n; k++)
+			if (id_lens[k] == uid_len && memcmp(ids[k], uid, uid_len) == 0)
+				failed[k] = asked = 1;
+		if (!asked)
 			outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
 									  "FailAccounts lists an account that was not asked");
-		else
-			failed[k] = 1;
 	}
 	if (outcome == PROTOCOL_OK)
 	{

@@ -103,43 +103,34 @@ scan_entry(jsonscan_cursor *c, entry_fields *e, int in_error_list)
 	return more;
 }
 
-/* protocol_member_reader of query_online_status: QueryResult, ErrorList */
+static int
+scan_result_entry(jsonscan_cursor *c, size_t index, void *arg)
+{
+	return scan_entry(c, &((online_fields *) arg)->entries[index], 0);
+}
+
+static int
+scan_error_entry(jsonscan_cursor *c, size_t index, void *arg)
+{
+	return scan_entry(c, &((online_fields *) arg)->entries[index], 1);
+}
+
+/*
+ * protocol_member_reader of query_online_status: QueryResult, ErrorList
+ * (their entries go into one array, each marked with its list)
+ */
 static int
 scan_lists(jsonscan_cursor *c, member_name name, void *state)
 {
 	online_fields *f = state;
-	int		   *list_state;
-	int			array_state = 0;
-	int			more;
 
 	if (name == MEMBER_QUERY_RESULT)
-		list_state = &f->result_state;
-	else if (name == MEMBER_ERROR_LIST)
-		list_state = &f->errors_state;
-	else
-		return jsonscan_value(c, 1);
-	if (*list_state != 0)
-		return DUPLICATE_MEMBER;
-	if (c->p >= c->end || *c->p != '[')
-	{
-		*list_state = 2;
-		return jsonscan_value(c, 1);
-	}
-	*list_state = 1;
-	while ((more = jsonscan_array_next(c, &array_state)) > 0)
-	{
-		int			rc;
-
-		/* past the most a call can ask: only validated, and counted */
-		if (f->n_entries >= PROTOCOL_MAX_ONLINE_BATCH)
-			rc = jsonscan_value(c, 2);
-		else
-			rc = scan_entry(c, &f->entries[f->n_entries], name == MEMBER_ERROR_LIST);
-		if (rc != 0)
-			return rc;
-		f->n_entries++;
-	}
-	return more;
+		return protocol_scan_list(c, &f->result_state, &f->n_entries,
+								  PROTOCOL_MAX_ONLINE_BATCH, scan_result_entry, f);
+	if (name == MEMBER_ERROR_LIST)
+		return protocol_scan_list(c, &f->errors_state, &f->n_entries,
+								  PROTOCOL_MAX_ONLINE_BATCH, scan_error_entry, f);
+	return jsonscan_value(c, 1);
 }
 
 /* A QueryResult entry's Status, or NONE when it is none we know. */

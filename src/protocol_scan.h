@@ -49,6 +49,21 @@ extern int	protocol_read_int32_member(jsonscan_cursor *c, int *state, int32_t *v
 extern int	protocol_read_string_member(jsonscan_cursor *c, int *seen, int *has,
 										jsonscan_string *s);
 
+/*
+ * Reads one element of a list at c (it must consume it): the index-th kept.
+ * Returns 0, -1 for invalid JSON or DUPLICATE_MEMBER.
+ */
+typedef int (*protocol_element_reader) (jsonscan_cursor *c, size_t index, void *arg);
+
+/*
+ * Scans a list member's value at c: *list_state becomes 1 for an array, 2
+ * for another value (a member already read returns DUPLICATE_MEMBER).
+ * Each element goes to element(c, *n, arg) while *n < max; past that the
+ * elements are only validated; *n counts them all.
+ */
+extern int	protocol_scan_list(jsonscan_cursor *c, int *list_state, size_t *n, size_t max,
+							   protocol_element_reader element, void *arg);
+
 /* The top-level members every answer has. */
 typedef struct envelope_fields
 {
