@@ -4,8 +4,8 @@
 #   RUNS=10000000 test/fuzz/run_long.sh        (default RUNS: 10,000,000)
 #   HARNESSES="response" test/fuzz/run_long.sh
 #
-# The harnesses (default: response usersig) run at the same time, each
-# for RUNS executions, starting from its seed corpus.  New inputs go to a
+# The harnesses (default: response usersig import online) run at the same
+# time, each for RUNS executions, starting from its seed corpus.  New inputs go to a
 # scratch corpus under $WORK (kept for inspection, default a fresh mktemp
 # directory), never into test/fuzz/corpus/.  Crash/leak/timeout reproducers
 # are written to test/fuzz/.  Prints each harness's executed-unit count and
@@ -14,7 +14,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-10000000}
 MAX_LEN=${MAX_LEN:-8192}
-HARNESSES=${HARNESSES:-response usersig}
+HARNESSES=${HARNESSES:-response usersig import online}
 WORK=${WORK:-$(mktemp -d "${TMPDIR:-/tmp}/imcheck-fuzz.XXXXXX")}
 
 cd "$HERE" || exit 2
