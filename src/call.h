@@ -34,6 +34,7 @@ typedef struct imcheck_call
 	int			usersig_generation;
 	ratelimit_ticket ticket;	/* its place in the rate log */
 	int64_t		started_us;		/* when the engine started it */
+	int			resends_allowed;	/* sends beyond the first this attempt may make */
 	int			rate_log;		/* the API whose rate log holds the ticket */
 	uint32		n_ids;
 	const char *ids[PROTOCOL_MAX_ANY_BATCH];
@@ -46,6 +47,10 @@ typedef struct imcheck_call
 	protocol_buffer answer;		/* the answer body received so far */
 	bool		answer_too_large;
 	bool		out_of_memory;
+	bool		went_out;		/* the request was sent at least once */
+	size_t		body_sent;		/* bytes of the body handed to libcurl */
+	int			resends;		/* sent again by libcurl (see call.c) */
+	bool		resend_refused; /* ... and stopped, no retry being left */
 	char		errbuf[CURL_ERROR_SIZE];
 } imcheck_call;
 

@@ -200,7 +200,8 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	call_outcome out = judge_call(rs, call, &res);
 	uint32		batch = call->batch;
 	uint32		n_ids = call->n_ids;
-	int			attempt = call->attempt;
+	/* each send libcurl made again was an attempt too */
+	int			attempt = call->attempt + call->resends;
 	int			endpoint = call->endpoint;
 	int			failovers = call->failovers;
 	ratelimit_ticket ticket = call->ticket;
@@ -208,6 +209,13 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	bool		free_retry;
 	imcheck_job *job = rs->job;
 
+	for (int i = 0; i < call->resends; i++)
+	{
+		job->calls++;
+		job->retries++;
+		job->retries_by_reason[RETRY_CONNECTION]++;
+		imcheck_stats_call_resent();
+	}
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
@@ -341,6 +349,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
 	call->rate_log = rs->cfg->api->id;
+	call->resends_allowed = Max(rs->cfg->max_retries - attempt, 0);
 	if (rs->cfg->api->build_request(job, first, call, &call->request) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),

@@ -209,6 +209,25 @@ ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_tick
 }
 
 void
+ratelimit_record_now(int log_index)
+{
+	bool		shared;
+	call_log   *log = the_log(log_index, &shared);
+	int64_t		now_us;
+
+	if (shared)
+		SpinLockAcquire(&log->mutex);
+	/* times never decrease along the log (see ratelimit_refine) */
+	now_us = ratelimit_monotonic_us();
+	if (log->count > 0)
+		now_us = Max(now_us, log->starts[(log->count - 1) % RATELIMIT_MAX_RATE]);
+	log->starts[log->count % RATELIMIT_MAX_RATE] = now_us;
+	log->count++;
+	if (shared)
+		SpinLockRelease(&log->mutex);
+}
+
+void
 ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 {
 	call_log   *log;

@@ -200,6 +200,15 @@ imcheck_stats_call_started(void)
 }
 
 void
+imcheck_stats_call_resent(void)
+{
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_CALLS), 1);
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_RETRIES + RETRY_CONNECTION), 1);
+	if (my_progress != NULL)
+		my_progress->calls++;
+}
+
+void
 imcheck_stats_call_finished(uint32 ids_done, long connections_opened)
 {
 	if (connections_opened > 0)
