@@ -59,54 +59,29 @@ request_going_out(void *clientp, char *primary_ip, char *local_ip,
 {
 	imcheck_call *call = clientp;
 
-	/* the first send: a request sent again is recorded when it rewinds */
 	if (!call->went_out)
 	{
 		call->went_out = true;
 		ratelimit_refine(call->rate_log, call->ticket, ratelimit_monotonic_us());
+		return CURL_PREREQFUNC_OK;
 	}
-	return CURL_PREREQFUNC_OK;
-}
 
-/* libcurl's read callback: the request body, from call->body_sent on. */
-static size_t
-send_body(char *buffer, size_t size, size_t nitems, void *userp)
-{
-	imcheck_call *call = userp;
-	size_t		n = Min(size * nitems, call->request.len - call->body_sent);
-
-	memcpy(buffer, call->request.data + call->body_sent, n);
-	call->body_sent += n;
-	return n;
-}
-
-/*
- * libcurl's seek callback: it rewinds the body to send the request again,
- * on a new connection, when a reused one broke before any answer came.
- * The service may have counted the first send (a reset after the request
- * arrived looks the same), so this is one more API call: it goes in the
- * rate log (it cannot wait: it is being sent) and counts as a retry of the
- * call, which imcheck.max_retries bounds.
- */
-static int
-rewind_body(void *userp, curl_off_t offset, int origin)
-{
-	imcheck_call *call = userp;
-
-	if (origin != SEEK_SET || offset != 0)
-		return CURL_SEEKFUNC_CANTSEEK;
-	if (call->body_sent > 0)
+	/*
+	 * libcurl sends a request again, on a new connection, when a reused
+	 * one broke before any answer came.  The service may have counted the
+	 * first send (a reset after the request arrived looks the same), so
+	 * this is one more API call: it goes in the rate log (it cannot wait:
+	 * it is being sent) and counts as a retry of the call, which
+	 * imcheck.max_retries bounds.
+	 */
+	if (call->resends >= call->resends_allowed)
 	{
-		if (call->resends >= call->resends_allowed)
-		{
-			call->resend_refused = true;
-			return CURL_SEEKFUNC_FAIL;
-		}
-		call->resends++;
-		ratelimit_record_now(call->rate_log);
+		call->resend_refused = true;
+		return CURL_PREREQFUNC_ABORT;
 	}
-	call->body_sent = 0;
-	return CURL_SEEKFUNC_OK;
+	call->resends++;
+	ratelimit_record_now(call->rate_log);
+	return CURL_PREREQFUNC_OK;
 }
 
 void
@@ -135,13 +110,8 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 		out_of_memory();
 	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
 	curl_easy_setopt(e, CURLOPT_URL, call->url);
-	/* the body through callbacks, to know when libcurl sends it again */
-	curl_easy_setopt(e, CURLOPT_POST, 1L);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request.data);
 	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) call->request.len);
-	curl_easy_setopt(e, CURLOPT_READFUNCTION, send_body);
-	curl_easy_setopt(e, CURLOPT_READDATA, call);
-	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, rewind_body);
-	curl_easy_setopt(e, CURLOPT_SEEKDATA, call);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, receive_answer);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);

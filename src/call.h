@@ -48,7 +48,6 @@ typedef struct imcheck_call
 	bool		answer_too_large;
 	bool		out_of_memory;
 	bool		went_out;		/* the request was sent at least once */
-	size_t		body_sent;		/* bytes of the body handed to libcurl */
 	int			resends;		/* sent again by libcurl (see call.c) */
 	bool		resend_refused; /* ... and stopped, no retry being left */
 	char		errbuf[CURL_ERROR_SIZE];
