@@ -20,25 +20,32 @@ read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
 			const imcheck_call *call, const call_result *res)
 {
 	call_outcome out;
+	protocol_outcome parsed;
 	protocol_response resp;
 
-	out = call_outcome_of_parse(cfg, protocol_parse_response(res->body, res->body_len,
-															 call->ids, call->id_lens,
-															 call->n_ids, &resp),
-								&resp);
-	for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
+	parsed = protocol_parse_response(res->body, res->body_len, call->ids, call->id_lens,
+									  call->n_ids, &resp);
+	/* the answer is malloc'd: freed whatever happens (out of memory here) */
+	PG_TRY();
 	{
-		const protocol_item_result *item = &resp.items[i];
-		uint32		d = first + i;
+		out = call_outcome_of_parse(cfg, parsed, &resp);
+		for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
+		{
+			const protocol_item_result *item = &resp.items[i];
+			uint32		d = first + i;
 
-		job_set_code(job, d, item->result_code);
-		job->status[d] = (uint8) (item->result_code == 0 ? item->status
-								  : PROTOCOL_STATUS_NONE);
-		if (item->result_info_len > 0)
-			job_set_info(job, d, call_server_text(cfg, item->result_info,
-												  item->result_info_len));
+			job_set_code(job, d, item->result_code);
+			job->status[d] = (uint8) (item->result_code == 0 ? item->status
+									  : PROTOCOL_STATUS_NONE);
+			job_set_info(job, d, item->result_info_len == 0 ? NULL
+						 : call_server_text(cfg, item->result_info, item->result_info_len));
+		}
 	}
-	protocol_response_free(&resp);
+	PG_FINALLY();
+	{
+		protocol_response_free(&resp);
+	}
+	PG_END_TRY();
 	return out;
 }
 
@@ -48,7 +55,6 @@ const imcheck_api imcheck_api_account_check = {
 	.sql_function = "im_account_check",
 	.path = "/v4/im_open_login_svc/account_check",
 	.max_batch = PROTOCOL_MAX_BATCH,
-	.rate_setting = "\"imcheck.rate_limit\"",
 	.build_request = build_request,
 	.read_answer = read_answer,
 };

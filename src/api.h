@@ -4,8 +4,8 @@
  * The engine (engine.c) and a call's transfer (call.c) know nothing of any
  * API's request or answer: each API has a descriptor, defined in its own
  * file (account_check.c, account_import.c, online_status.c), with its
- * path, its batch limit, the setting of its rate budget, a request builder
- * and an answer reader on its wire format (protocol*.c).
+ * path, its batch limit, a request builder and an answer reader on its
+ * wire format (protocol*.c); its rate setting is settings.c's.
  */
 #ifndef IMCHECK_API_H
 #define IMCHECK_API_H
@@ -35,7 +35,6 @@ typedef struct imcheck_api
 	const char *sql_function;	/* the SQL function that calls it */
 	const char *path;			/* from the base URL on, e.g. /v4/openim/... */
 	int			max_batch;		/* UserIDs per call, the API's limit */
-	const char *rate_setting;	/* the setting of its rate budget, quoted */
 
 	/*
 	 * Writes the request of the call's IDs (the job's distinct IDs from

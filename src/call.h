@@ -87,7 +87,8 @@ extern char *call_server_text(const imcheck_config *cfg, const char *s, size_t l
 /*
  * What a parsed answer means (for the answer readers of every API):
  * VERDICT_DONE for PROTOCOL_OK, else the FAIL's or the bad answer's
- * outcome.  Raises an ERROR when out of memory (after freeing resp).
+ * outcome.  Raises an ERROR when out of memory (resp freed; freeing it
+ * again is harmless).
  */
 extern call_outcome call_outcome_of_parse(const imcheck_config *cfg,
 										  protocol_outcome parsed,

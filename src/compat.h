@@ -26,6 +26,18 @@
  * declaration, and 19 dropped pg_attribute_noreturn(), which GCC and clang
  * also take before a declaration.
  */
+/*
+ * A JSON lexer over len bytes of text in the database encoding, with its
+ * escapes checked as jsonb checks them (17 added a first argument).
+ */
+#if PG_VERSION_NUM >= 170000
+#define imcheck_json_lexer(text, len) \
+	makeJsonLexContextCstringLen(NULL, (text), (len), GetDatabaseEncoding(), true)
+#else
+#define imcheck_json_lexer(text, len) \
+	makeJsonLexContextCstringLen((text), (int) (len), GetDatabaseEncoding(), true)
+#endif
+
 #ifndef pg_noreturn
 #define pg_noreturn pg_attribute_noreturn()
 #endif

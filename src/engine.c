@@ -37,6 +37,8 @@
 #include "ratelimit.h"
 #include "stats.h"
 
+StaticAssertDecl(RATELIMIT_LOGS == IMCHECK_APIS, "a rate log per API");
+
 /* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4
 
@@ -192,6 +194,19 @@ queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
 	rs->n_retries++;
 }
 
+/* The sends libcurl made again of a call (call.c) were calls, and retries. */
+static void
+count_resends(imcheck_job *job, const imcheck_call *call)
+{
+	for (int i = 0; i < call->resends; i++)
+	{
+		job->calls++;
+		job->retries++;
+		job->retries_by_reason[RETRY_CONNECTION]++;
+		imcheck_stats_call_resent();
+	}
+}
+
 /* Ends a call whose transfer is over (rc: libcurl's code) and acts on it. */
 static void
 finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
@@ -209,13 +224,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	bool		free_retry;
 	imcheck_job *job = rs->job;
 
-	for (int i = 0; i < call->resends; i++)
-	{
-		job->calls++;
-		job->retries++;
-		job->retries_by_reason[RETRY_CONNECTION]++;
-		imcheck_stats_call_resent();
-	}
+	count_resends(job, call);
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
@@ -422,7 +431,12 @@ static void
 abandon_calls(run_state *rs)
 {
 	while (rs->in_flight > 0)
-		call_free(rs->calls[--rs->in_flight], multi_handle());
+	{
+		imcheck_call *call = rs->calls[--rs->in_flight];
+
+		count_resends(rs->job, call);
+		call_free(call, multi_handle());
+	}
 	multi_end_waits();
 }
 

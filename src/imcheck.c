@@ -73,7 +73,7 @@ _PG_init(void)
 	 */
 	ereport(WARNING,
 			(errmsg("imcheck is not loaded through \"shared_preload_libraries\""),
-			 errdetail("Each session paces its API calls alone, so concurrent sessions can exceed \"imcheck.rate_limit\"; and until imcheck is loaded in a session, any role can read its settings from postgresql.conf."),
+			 errdetail("Each session paces its API calls alone, so concurrent sessions can exceed \"imcheck.rate_limit\" (and the other APIs' rate limits); and until imcheck is loaded in a session, any role can read its settings from postgresql.conf."),
 			 errhint("Add imcheck to \"shared_preload_libraries\" and restart the server.")));
 }
 

@@ -63,8 +63,13 @@ job_recent_detail(imcheck_job *job, const char *raw, size_t len,
 			memcmp(job->recent_details[i].raw, raw, len) == 0)
 			return job->recent_details[i].text;
 	/* a new one takes the place of the oldest */
-	slot = job->n_recent_details < JOB_RECENT_DETAILS ? job->n_recent_details++
-		: (int) (job->calls % JOB_RECENT_DETAILS);
+	if (job->n_recent_details < JOB_RECENT_DETAILS)
+		slot = job->n_recent_details++;
+	else
+	{
+		slot = job->next_recent_detail;
+		job->next_recent_detail = (slot + 1) % JOB_RECENT_DETAILS;
+	}
 	job->recent_details[slot].raw = pnstrdup(raw, len);
 	job->recent_details[slot].len = len;
 	job->recent_details[slot].text = make_text(cfg, raw, len);

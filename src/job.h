@@ -38,6 +38,7 @@ typedef struct imcheck_job
 		char	   *text;		/* as stored: made safe to show */
 	}			recent_details[JOB_RECENT_DETAILS];
 	int			n_recent_details;
+	int			next_recent_detail; /* the slot a new one takes when all are used */
 
 	/* statistics of the run */
 	uint32		calls;			/* HTTP requests sent */

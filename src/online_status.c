@@ -4,10 +4,12 @@
  */
 #include "postgres.h"
 
+#include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 
 #include "api.h"
 #include "call.h"
+#include "compat.h"
 #include "engine.h"
 
 static int
@@ -17,38 +19,69 @@ build_request(const imcheck_job *job, uint32 first, const imcheck_call *call,
 	return protocol_build_online_request(call->ids, call->id_lens, call->n_ids, out);
 }
 
+/*
+ * A Detail as stored: made safe to show, and valid jsonb in this database,
+ * or NULL.  The answer's parser checked it is JSON, but jsonb refuses more:
+ * \u0000, a lone surrogate, and outside UTF8 the escape of a character the
+ * encoding lacks; and redaction may have changed the text.  PostgreSQL's
+ * own JSON lexer says so without raising.
+ */
+static char *
+detail_text(const imcheck_config *cfg, const char *raw, size_t len)
+{
+	char	   *text;
+
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), raw, (int) len, true))
+		return NULL;
+	text = call_server_text(cfg, raw, len);
+	if (text == NULL ||
+		pg_parse_json(imcheck_json_lexer(text, strlen(text)), &nullSemAction) != JSON_SUCCESS)
+		return NULL;
+	return text;
+}
+
 static call_outcome
 read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
 			const imcheck_call *call, const call_result *res)
 {
 	call_outcome out;
+	protocol_outcome parsed;
 	protocol_response resp;
 
-	out = call_outcome_of_parse(cfg,
-								protocol_parse_online_response(res->body, res->body_len,
-															   call->ids, call->id_lens,
-															   call->n_ids, &resp),
-								&resp);
-	for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
+	parsed = protocol_parse_online_response(res->body, res->body_len, call->ids, call->id_lens,
+									  call->n_ids, &resp);
+	/* the answer is malloc'd: freed whatever happens (out of memory here) */
+	PG_TRY();
 	{
-		const protocol_item_result *item = &resp.items[i];
-		uint32		d = first + i;
-
-		job_set_code(job, d, item->result_code);
-		job->status[d] = (uint8) item->status;
-		if (item->detail == NULL)
-			continue;
-		/* valid JSON (the parser checked), to become jsonb in this database */
-		if (!pg_verify_mbstr(GetDatabaseEncoding(), item->detail, (int) item->detail_len, true))
+		out = call_outcome_of_parse(cfg, parsed, &resp);
+		for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
 		{
-			out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-									pstrdup("a Detail is not valid in the database encoding"));
-			break;
+			const protocol_item_result *item = &resp.items[i];
+			uint32		d = first + i;
+			char	   *detail = NULL;
+
+			if (item->detail != NULL)
+			{
+				detail = job_recent_detail(job, item->detail, item->detail_len,
+										   detail_text, cfg);
+				if (detail == NULL)
+				{
+					/* the call's items stored so far are overwritten by its retry */
+					out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+											pstrdup("a Detail is not valid jsonb in this database"));
+					break;
+				}
+			}
+			job_set_code(job, d, item->result_code);
+			job->status[d] = (uint8) item->status;
+			job_set_detail(job, d, detail);
 		}
-		job_set_detail(job, d, job_recent_detail(job, item->detail, item->detail_len,
-												 call_server_text, cfg));
 	}
-	protocol_response_free(&resp);
+	PG_FINALLY();
+	{
+		protocol_response_free(&resp);
+	}
+	PG_END_TRY();
 	return out;
 }
 
@@ -58,7 +91,6 @@ const imcheck_api imcheck_api_online_status = {
 	.sql_function = "im_query_online_status",
 	.path = "/v4/openim/query_online_status",
 	.max_batch = PROTOCOL_MAX_ONLINE_BATCH,
-	.rate_setting = "\"imcheck.online_status_rate_limit\"",
 	.build_request = build_request,
 	.read_answer = read_answer,
 };

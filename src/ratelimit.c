@@ -212,8 +212,16 @@ void
 ratelimit_record_now(int log_index)
 {
 	bool		shared;
-	call_log   *log = the_log(log_index, &shared);
+	call_log   *log;
 	int64_t		now_us;
+
+	/*
+	 * No log yet means no call was paced (every rate limit 0): nothing to
+	 * record, and no allocation here, in a libcurl callback.
+	 */
+	if (shared_logs == NULL && local_logs == NULL)
+		return;
+	log = the_log(log_index, &shared);
 
 	if (shared)
 		SpinLockAcquire(&log->mutex);

@@ -139,15 +139,27 @@ progress_slot(void)
 static void
 end_check_at_exit(int code, Datum arg)
 {
+	long		ms;
+
 	if (my_progress == NULL)
 		return;
-	ereport(imcheck_log_level,
-			(errmsg_plural("imcheck check of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-						   "imcheck check of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-						   my_progress->ids_total, my_progress->ids_total,
-						   my_progress->ids_done, my_progress->calls,
-						   (long) ((GetCurrentTimestamp() - my_progress->started) / 1000)),
-			 errhidestmt(true)));
+	ms = (long) ((GetCurrentTimestamp() - my_progress->started) / 1000);
+
+	if (current_api == IMCHECK_API_ACCOUNT_CHECK)
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck check of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+							   "imcheck check of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+							   my_progress->ids_total, my_progress->ids_total,
+							   my_progress->ids_done, my_progress->calls, ms),
+				 errhidestmt(true)));
+	else
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck %s of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+							   "imcheck %s of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+							   my_progress->ids_total, imcheck_apis[current_api]->name,
+							   my_progress->ids_total, my_progress->ids_done,
+							   my_progress->calls, ms),
+				 errhidestmt(true)));
 	my_progress->pid = 0;
 	my_progress = NULL;
 }

@@ -920,7 +920,9 @@ class EchoServer(http.server.BaseHTTPRequestHandler):
         elif online:
             items = []
             for u in req["To_Account"]:
-                platform = echo if mode == "echo-detail" else "iPhone"
+                # detail-nul: valid JSON that jsonb refuses (\u0000)
+                platform = (echo if mode == "echo-detail" else
+                            "Web\x00" if mode == "detail-nul" else "iPhone")
                 items.append({"To_Account": u, "Status": "Online",
                               "Detail": [{"Platform": platform, "Status": "Online"}]})
             ans = {"ActionStatus": "OK", "ErrorCode": 0, "ErrorInfo": "", "QueryResult": items}
@@ -1160,6 +1162,28 @@ def check_reflection_redacted():
     expect(not problems, "; ".join(problems))
     return (f"{len(cases)} reflecting answers (ErrorInfo as error and as result_info, the UserSig alone, "
             f"a Detail, a 404); e.g. {shown[0] if shown else ''!r}")
+
+
+def check_detail_jsonb_refuses():
+    """A Detail that is JSON but not jsonb (\u0000): the call is a bad answer
+    (-4, retried), never an ERROR after every call was made."""
+    base = echo_url()
+    s = Session(None, {"imcheck.endpoint": f"{base}/detail-nul", "imcheck.max_retries": 1})
+    try:
+        r = s.query("SELECT user_id, result_code, status IS NULL, detail IS NULL "
+                    "FROM im_query_online_status(ARRAY['dn4', 'dn5'], false)")
+        rows = ok_rows(r, "raise_on_error false")
+        expect(rows == ["dn4|-4|t|t", "dn5|-4|t|t"], f"rows {rows}")
+        r2 = s.query("SELECT count(*) FROM im_query_online_status(ARRAY['dn4'])")
+        expect(r2.error and r2.error[1:] == ("08P01", "query_online_status call failed after 2 attempts"),
+               f"raise_on_error true: {r2.errors}")
+        d = detail_of(r2) or ""
+        expect("a Detail is not valid jsonb in this database" in d, f"detail {d!r}")
+        r3 = s.query("SELECT 1")
+        expect(ok_rows(r3, "the next statement") == ["1"], "the session is usable")
+    finally:
+        s.close()
+    return f"rows {rows}; raised: {r2.error[2]} / {d}"
 
 
 def check_server_log_clean():
@@ -1474,6 +1498,7 @@ CHECKS = {
                  ("security_key_unreadable", check_key_unreadable),
                  ("security_messages_hide_secrets", check_messages_hide_secrets),
                  ("security_reflected_usersig_redacted", check_reflection_redacted),
+                 ("detail_jsonb_refuses_is_a_bad_answer", check_detail_jsonb_refuses),
                  # last: the log of everything run before
                  ("security_server_log_holds_no_secret", check_server_log_clean)],
 }
