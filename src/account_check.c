@@ -16,36 +16,22 @@ build_request(const imcheck_job *job, uint32 first, const imcheck_call *call,
 }
 
 static call_outcome
-read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-			const imcheck_call *call, const call_result *res)
+store_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
+			 const imcheck_call *call, const protocol_response *resp)
 {
-	call_outcome out;
-	protocol_outcome parsed;
-	protocol_response resp;
+	call_outcome out = {.verdict = VERDICT_DONE};
 
-	parsed = protocol_parse_response(res->body, res->body_len, call->ids, call->id_lens,
-									  call->n_ids, &resp);
-	/* the answer is malloc'd: freed whatever happens (out of memory here) */
-	PG_TRY();
+	for (uint32 i = 0; i < call->n_ids; i++)
 	{
-		out = call_outcome_of_parse(cfg, parsed, &resp);
-		for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
-		{
-			const protocol_item_result *item = &resp.items[i];
-			uint32		d = first + i;
+		const protocol_item_result *item = &resp->items[i];
+		uint32		d = first + i;
 
-			job_set_code(job, d, item->result_code);
-			job->status[d] = (uint8) (item->result_code == 0 ? item->status
-									  : PROTOCOL_STATUS_NONE);
-			job_set_info(job, d, item->result_info_len == 0 ? NULL
-						 : call_server_text(cfg, item->result_info, item->result_info_len));
-		}
+		job_set_code(job, d, item->result_code);
+		job->status[d] = (uint8) (item->result_code == 0 ? item->status
+								  : PROTOCOL_STATUS_NONE);
+		job_set_info(job, d, item->result_info_len == 0 ? NULL
+					 : call_server_text(cfg, item->result_info, item->result_info_len));
 	}
-	PG_FINALLY();
-	{
-		protocol_response_free(&resp);
-	}
-	PG_END_TRY();
 	return out;
 }
 
@@ -56,7 +42,8 @@ const imcheck_api imcheck_api_account_check = {
 	.path = "/v4/im_open_login_svc/account_check",
 	.max_batch = PROTOCOL_MAX_BATCH,
 	.build_request = build_request,
-	.read_answer = read_answer,
+	.parse_answer = protocol_parse_response,
+	.store_answer = store_answer,
 };
 
 const imcheck_api *const imcheck_apis[IMCHECK_APIS] = {

@@ -37,39 +37,22 @@ build_request(const imcheck_job *job, uint32 first, const imcheck_call *call,
 }
 
 static call_outcome
-read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-			const imcheck_call *call, const call_result *res)
+store_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
+			 const imcheck_call *call, const protocol_response *resp)
 {
-	call_outcome out;
-	protocol_outcome parsed;
-	protocol_response resp;
+	call_outcome out = {.verdict = VERDICT_DONE};
+	/* one text for the call's refused accounts */
+	char	   *not_imported = pstrdup(NOT_IMPORTED_INFO);
 
-	parsed = protocol_parse_import_response(res->body, res->body_len, call->ids, call->id_lens,
-									  call->n_ids, &resp);
-	/* the answer is malloc'd: freed whatever happens (out of memory here) */
-	PG_TRY();
+	for (uint32 i = 0; i < call->n_ids; i++)
 	{
-		/* one text for the call's refused accounts */
-		char	   *not_imported;
+		uint32		d = first + i;
+		bool		refused = resp->items[i].status == PROTOCOL_STATUS_NOT_IMPORTED;
 
-		out = call_outcome_of_parse(cfg, parsed, &resp);
-		not_imported = out.verdict == VERDICT_DONE ? pstrdup(NOT_IMPORTED_INFO) : NULL;
-
-		for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
-		{
-			uint32		d = first + i;
-			bool		refused = resp.items[i].status == PROTOCOL_STATUS_NOT_IMPORTED;
-
-			job->status[d] = (uint8) resp.items[i].status;
-			job_set_code(job, d, refused ? IMCHECK_CODE_NOT_IMPORTED : 0);
-			job_set_info(job, d, refused ? not_imported : NULL);
-		}
+		job->status[d] = (uint8) resp->items[i].status;
+		job_set_code(job, d, refused ? IMCHECK_CODE_NOT_IMPORTED : 0);
+		job_set_info(job, d, refused ? not_imported : NULL);
 	}
-	PG_FINALLY();
-	{
-		protocol_response_free(&resp);
-	}
-	PG_END_TRY();
 	return out;
 }
 
@@ -80,5 +63,6 @@ const imcheck_api imcheck_api_account_import = {
 	.path = "/v4/im_open_login_svc/multiaccount_import",
 	.max_batch = PROTOCOL_MAX_IMPORT_BATCH,
 	.build_request = build_request,
-	.read_answer = read_answer,
+	.parse_answer = protocol_parse_import_response,
+	.store_answer = store_answer,
 };

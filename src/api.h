@@ -4,8 +4,9 @@
  * The engine (engine.c) and a call's transfer (call.c) know nothing of any
  * API's request or answer: each API has a descriptor, defined in its own
  * file (account_check.c, account_import.c, online_status.c), with its
- * path, its batch limit, a request builder and an answer reader on its
- * wire format (protocol*.c); its rate setting is settings.c's.
+ * path, its batch limit, a request builder, its wire format's answer
+ * parser (protocol*.c) and what stores a parsed answer's items; its rate
+ * setting is settings.c's.
  */
 #ifndef IMCHECK_API_H
 #define IMCHECK_API_H
@@ -43,13 +44,20 @@ typedef struct imcheck_api
 	int			(*build_request) (const struct imcheck_job *job, uint32 first,
 								  const struct imcheck_call *call, protocol_buffer *out);
 
+	/* Parses an answer to the call's IDs: its wire format's parser (protocol.h). */
+	protocol_outcome (*parse_answer) (const char *body, size_t len,
+									  const char *const *ids, const size_t *id_lens,
+									  size_t n, protocol_response *resp);
+
 	/*
-	 * What the finished call's answer (HTTP 200, res->body) means; on
-	 * VERDICT_DONE its results are stored in the job.
+	 * Stores the items of an answer parsed as PROTOCOL_OK in the job (the
+	 * call's IDs are the job's distinct IDs from first on); returns
+	 * VERDICT_DONE, or the outcome of an answer that is still unusable.
+	 * call_read_answer() (call.c) calls both.
 	 */
-	call_outcome (*read_answer) (const imcheck_config *cfg, struct imcheck_job *job,
-								 uint32 first, const struct imcheck_call *call,
-								 const struct call_result *res);
+	call_outcome (*store_answer) (const imcheck_config *cfg, struct imcheck_job *job,
+								  uint32 first, const struct imcheck_call *call,
+								  const protocol_response *resp);
 } imcheck_api;
 
 extern const imcheck_api imcheck_api_account_check;

@@ -377,12 +377,12 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 }
 
 /*
- * The outcome of an answer that is not a success: FAIL from the API, or one
- * imcheck cannot read.
+ * What a parsed answer means: VERDICT_DONE for PROTOCOL_OK, else the FAIL's
+ * or the bad answer's outcome.
  */
-call_outcome
-call_outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
-					  protocol_response *resp)
+static call_outcome
+outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
+				 protocol_response *resp)
 {
 	call_outcome out = {0};
 
@@ -405,10 +405,40 @@ call_outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
 									pstrdup(resp->problem));
 			break;
 		case PROTOCOL_NO_MEMORY:
-			protocol_response_free(resp);
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("out of memory")));
 	}
+	return out;
+}
+
+call_outcome
+call_read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
+				 const imcheck_call *call, const call_result *res)
+{
+	const imcheck_api *api = cfg->api;
+	protocol_response resp;
+	protocol_outcome parsed;
+	call_outcome out;
+
+	if (!res->answered)
+		return res->failure;
+	if (res->status != 200)
+		return outcome_http_status(res->status);
+
+	parsed = api->parse_answer(res->body, res->body_len, call->ids, call->id_lens,
+							   call->n_ids, &resp);
+	/* the parsed answer is malloc'd: freed whatever happens (out of memory) */
+	PG_TRY();
+	{
+		out = outcome_of_parse(cfg, parsed, &resp);
+		if (out.verdict == VERDICT_DONE)
+			out = api->store_answer(cfg, job, first, call, &resp);
+	}
+	PG_FINALLY();
+	{
+		protocol_response_free(&resp);
+	}
+	PG_END_TRY();
 	return out;
 }

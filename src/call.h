@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "job.h"
 #include "outcome.h"
 #include "protocol.h"
 #include "ratelimit.h"
@@ -85,13 +86,12 @@ extern void call_free(imcheck_call *call, CURLM *multi);
 extern char *call_server_text(const imcheck_config *cfg, const char *s, size_t len);
 
 /*
- * What a parsed answer means (for the answer readers of every API):
- * VERDICT_DONE for PROTOCOL_OK, else the FAIL's or the bad answer's
- * outcome.  Raises an ERROR when out of memory (resp freed; freeing it
- * again is harmless).
+ * What the finished call means, for any API: no answer, an HTTP status
+ * other than 200, or the answer parsed by cfg->api's parser; on
+ * VERDICT_DONE its items are stored in the job (cfg->api's store_answer).
  */
-extern call_outcome call_outcome_of_parse(const imcheck_config *cfg,
-										  protocol_outcome parsed,
-										  protocol_response *resp);
+extern call_outcome call_read_answer(const imcheck_config *cfg, imcheck_job *job,
+									 uint32 first, const imcheck_call *call,
+									 const call_result *res);
 
 #endif							/* IMCHECK_CALL_H */

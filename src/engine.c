@@ -103,15 +103,7 @@ first_of_batch(const run_state *rs, uint32 batch)
 static call_outcome
 judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 {
-	call_outcome out;
-
-	/* the API reads its answers; a transfer without one is the same for all */
-	if (!res->answered)
-		out = res->failure;
-	else if (res->status != 200)
-		out = outcome_http_status(res->status);
-	else
-		out = rs->cfg->api->read_answer(rs->cfg, rs->job, first_of_batch(rs, call->batch),
+	call_outcome out = call_read_answer(rs->cfg, rs->job, first_of_batch(rs, call->batch),
 										call, res);
 
 	/*

@@ -29,11 +29,9 @@ build_request(const imcheck_job *job, uint32 first, const imcheck_call *call,
 static char *
 detail_text(const imcheck_config *cfg, const char *raw, size_t len)
 {
-	char	   *text;
+	/* (text not valid in the database encoding becomes a stand-in, not JSON) */
+	char	   *text = call_server_text(cfg, raw, len);
 
-	if (!pg_verify_mbstr(GetDatabaseEncoding(), raw, (int) len, true))
-		return NULL;
-	text = call_server_text(cfg, raw, len);
 	if (text == NULL ||
 		pg_parse_json(imcheck_json_lexer(text, strlen(text)), &nullSemAction) != JSON_SUCCESS)
 		return NULL;
@@ -41,47 +39,30 @@ detail_text(const imcheck_config *cfg, const char *raw, size_t len)
 }
 
 static call_outcome
-read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-			const imcheck_call *call, const call_result *res)
+store_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
+			 const imcheck_call *call, const protocol_response *resp)
 {
-	call_outcome out;
-	protocol_outcome parsed;
-	protocol_response resp;
+	call_outcome out = {.verdict = VERDICT_DONE};
 
-	parsed = protocol_parse_online_response(res->body, res->body_len, call->ids, call->id_lens,
-									  call->n_ids, &resp);
-	/* the answer is malloc'd: freed whatever happens (out of memory here) */
-	PG_TRY();
+	for (uint32 i = 0; i < call->n_ids; i++)
 	{
-		out = call_outcome_of_parse(cfg, parsed, &resp);
-		for (uint32 i = 0; out.verdict == VERDICT_DONE && i < call->n_ids; i++)
+		const protocol_item_result *item = &resp->items[i];
+		uint32		d = first + i;
+		char	   *detail = NULL;
+
+		if (item->detail != NULL)
 		{
-			const protocol_item_result *item = &resp.items[i];
-			uint32		d = first + i;
-			char	   *detail = NULL;
-
-			if (item->detail != NULL)
-			{
-				detail = job_recent_detail(job, item->detail, item->detail_len,
-										   detail_text, cfg);
-				if (detail == NULL)
-				{
-					/* the call's items stored so far are overwritten by its retry */
-					out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-											pstrdup("a Detail is not valid jsonb in this database"));
-					break;
-				}
-			}
-			job_set_code(job, d, item->result_code);
-			job->status[d] = (uint8) item->status;
-			job_set_detail(job, d, detail);
+			detail = job_recent_detail(job, item->detail, item->detail_len,
+									   detail_text, cfg);
+			/* the call's items stored so far are overwritten by its retry */
+			if (detail == NULL)
+				return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+										 pstrdup("a Detail is not valid jsonb in this database"));
 		}
+		job_set_code(job, d, item->result_code);
+		job->status[d] = (uint8) item->status;
+		job_set_detail(job, d, detail);
 	}
-	PG_FINALLY();
-	{
-		protocol_response_free(&resp);
-	}
-	PG_END_TRY();
 	return out;
 }
 
@@ -92,5 +73,6 @@ const imcheck_api imcheck_api_online_status = {
 	.path = "/v4/openim/query_online_status",
 	.max_batch = PROTOCOL_MAX_ONLINE_BATCH,
 	.build_request = build_request,
-	.read_answer = read_answer,
+	.parse_answer = protocol_parse_online_response,
+	.store_answer = store_answer,
 };
