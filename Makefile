@@ -5,7 +5,7 @@
 
 MODULE_big = imcheck
 OBJS = src/imcheck.o src/input.o src/settings.o src/endpoints.o src/failover.o src/multi.o \
-       src/credentials.o src/redact.o src/engine.o src/job.o src/pacing.o src/call.o src/connections.o \
+       src/credentials.o src/redact.o src/engine.o src/job.o src/pacing.o src/call.o \
        src/outcome.o src/account_check.o src/account_import.o src/online_status.o \
        src/ratelimit.o src/shmem.o src/stats.o src/usersig.o \
        src/protocol.o src/protocol_import.o src/protocol_online.o src/jsonscan.o

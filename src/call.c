@@ -12,7 +12,7 @@
 
 #include "api.h"
 #include "call.h"
-#include "connections.h"
+#include "multi.h"
 #include "redact.h"
 
 /* Header fields of every call; made once per backend. */
@@ -47,6 +47,27 @@ receive_answer(char *data, size_t size, size_t nmemb, void *userp)
 }
 
 /*
+ * libcurl's header callback: counts the answer's header lines (and those
+ * of a proxy's CONNECT answer), so that an endless header ends the call.
+ */
+static size_t
+receive_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	imcheck_call *call = userp;
+	size_t		n = size * nmemb;
+
+	call->header_lines++;
+	call->header_bytes += n;
+	if (call->header_lines > CALL_MAX_HEADER_LINES ||
+		call->header_bytes > CALL_MAX_HEADER_BYTES)
+	{
+		call->header_too_large = true;
+		return 0;				/* ends the transfer with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/*
  * Called just before the request is sent, on a new or a reused connection.
  * The service counts a call when it arrives, no earlier than now: record
  * that in the rate log at once, so that a call that waited for its
@@ -67,21 +88,14 @@ request_going_out(void *clientp, char *primary_ip, char *local_ip,
 	}
 
 	/*
-	 * libcurl sends a request again, on a new connection, when a reused
-	 * one broke before any answer came.  The service may have counted the
-	 * first send (a reset after the request arrived looks the same), so
-	 * this is one more API call: it goes in the rate log (it cannot wait:
-	 * it is being sent) and counts as a retry of the call, which
-	 * imcheck.max_retries bounds.
+	 * libcurl sends a request again by itself when a reused connection
+	 * broke before any answer came: the server closed an idle connection
+	 * as the request arrived, say.  It may pick another cached connection,
+	 * as stale as the first, so the engine sends the call again itself, on
+	 * a new connection (CURLOPT_FRESH_CONNECT): see engine.c.
 	 */
-	if (call->resends >= call->resends_allowed)
-	{
-		call->resend_refused = true;
-		return CURL_PREREQFUNC_ABORT;
-	}
-	call->resends++;
-	ratelimit_record_now(call->rate_log);
-	return CURL_PREREQFUNC_OK;
+	call->stale_connection = true;
+	return CURL_PREREQFUNC_ABORT;
 }
 
 void
@@ -102,8 +116,9 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	}
 
 	/* a fresh 32-bit random per call, as the API asks */
+	call->random = pg_prng_uint32(&pg_global_prng_state);
 	call->url = psprintf("%s%s%s%u", cfg->base_urls[call->endpoint], cfg->api->path,
-						 cfg->url_query, pg_prng_uint32(&pg_global_prng_state));
+						 cfg->url_query, call->random);
 
 	call->easy = e = curl_easy_init();
 	if (e == NULL)
@@ -115,6 +130,8 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, receive_answer);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, receive_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CALL_MAX_ANSWER_BYTES);
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, request_going_out);
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, call);
@@ -149,6 +166,14 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	else
 		curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/*
+	 * A connection idle for longer may have been closed by the server, a
+	 * load balancer or a NAT without a word: open a new one instead (see
+	 * doc/architecture.md, "Kept connections").
+	 */
+	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long) CALL_MAX_IDLE_S);
+	if (call->fresh_connection)
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 
 	/*
 	 * HTTP/2 where the server offers it in the TLS handshake (ALPN): many
@@ -162,9 +187,9 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
 	if (strncasecmp(call->url, "https://", 8) == 0)
 		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	/* every socket goes through connections.c (its checks before reuse) */
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, connections_open_socket);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, connections_close_socket);
+	/* every socket goes through multi.c (the wait set, its checks before reuse) */
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, multi_open_socket);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, multi_close_socket);
 
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
 		out_of_memory();
@@ -279,6 +304,17 @@ proxy_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg,
 	return false;
 }
 
+/* libcurl 8.6 and later name a header line over their limit "too large". */
+static bool
+call_header_line_too_long(CURLcode rc)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	return rc == CURLE_TOO_LARGE;
+#else
+	return false;
+#endif
+}
+
 call_result
 call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 {
@@ -287,7 +323,7 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 
 	if (curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
 		r.connects = connects;
-	if (call->out_of_memory || rc == CURLE_OUT_OF_MEMORY)
+	if (call->out_of_memory || (rc == CURLE_OUT_OF_MEMORY && !call->went_out))
 		out_of_memory();
 	if (rc == CURLE_OK)
 	{
@@ -297,14 +333,34 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		r.body_len = call->answer.len;
 		return r;
 	}
-	if (call->resend_refused)
+	if (call->stale_connection)
 	{
 		r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-									  pstrdup("the connection broke before an answer came"));
+									  pstrdup("the kept connection broke before an answer came"));
+		r.failure.stale_connection = true;
 		return r;
 	}
 	if (cfg->proxy != NULL && proxy_failure(call, rc, cfg, &r.failure))
 		return r;
+	if (call->header_too_large)
+	{
+		r.failure = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+									  psprintf("the answer's header has more than %d lines or %d bytes",
+											   CALL_MAX_HEADER_LINES, CALL_MAX_HEADER_BYTES));
+		return r;
+	}
+	if (rc == CURLE_OUT_OF_MEMORY || call_header_line_too_long(rc))
+	{
+		/*
+		 * Once the request is out, this is libcurl refusing a header line
+		 * longer than its limit (libcurl before 8.6 says "out of memory"
+		 * for it); a real lack of memory there looks the same, and the
+		 * retry finds out.
+		 */
+		r.failure = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+									  pstrdup("a line of the answer's header is longer than libcurl accepts"));
+		return r;
+	}
 	if (call->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED)
 	{
 		r.failure = outcome_no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,

@@ -25,6 +25,16 @@
 /* the largest answer body we accept; a 100-ID answer is a few kilobytes */
 #define CALL_MAX_ANSWER_BYTES (1024 * 1024)
 
+/*
+ * the most header an answer may have: the API's answers have about ten
+ * short lines, and libcurl would take a hundred thousand
+ */
+#define CALL_MAX_HEADER_LINES 100
+#define CALL_MAX_HEADER_BYTES (64 * 1024)
+
+/* a kept connection idle longer than this is not reused (seconds) */
+#define CALL_MAX_IDLE_S 30
+
 typedef struct imcheck_call
 {
 	/* what the engine asks */
@@ -35,7 +45,7 @@ typedef struct imcheck_call
 	int			usersig_generation;
 	ratelimit_ticket ticket;	/* its place in the rate log */
 	int64_t		started_us;		/* when the engine started it */
-	int			resends_allowed;	/* sends beyond the first this attempt may make */
+	bool		fresh_connection;	/* send it on a new connection */
 	int			rate_log;		/* the API whose rate log holds the ticket */
 	uint32		n_ids;
 	const char *ids[PROTOCOL_MAX_ANY_BATCH];
@@ -47,10 +57,14 @@ typedef struct imcheck_call
 	protocol_buffer request;	/* the POST body, written before call_start */
 	protocol_buffer answer;		/* the answer body received so far */
 	bool		answer_too_large;
+	bool		header_too_large;
+	int			header_lines;	/* received so far */
+	size_t		header_bytes;
 	bool		out_of_memory;
-	bool		went_out;		/* the request was sent at least once */
-	int			resends;		/* sent again by libcurl (see call.c) */
-	bool		resend_refused; /* ... and stopped, no retry being left */
+	bool		went_out;		/* the request was sent */
+	bool		stale_connection;	/* ... on a kept connection that broke
+									 * before any answer (see call.c) */
+	uint32		random;			/* the URL's random: support traces a call by it */
 	char		errbuf[CURL_ERROR_SIZE];
 } imcheck_call;
 

@@ -28,7 +28,6 @@
 #include "api.h"
 #include "call.h"
 #include "compat.h"
-#include "connections.h"
 #include "credentials.h"
 #include "engine.h"
 #include "failover.h"
@@ -50,6 +49,7 @@ typedef struct pending_retry
 	uint32		batch;
 	int			attempt;
 	int			failovers;		/* base URLs this attempt could not reach */
+	bool		fresh_connection;	/* its kept connection broke: a new one */
 	int64		not_before_us;
 } pending_retry;
 
@@ -168,11 +168,12 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 
 /*
  * Queues a batch to go again, as try number attempt after failovers base
- * URLs it could not reach, no sooner than not_before_us.
+ * URLs it could not reach (on a new connection if fresh_connection), no
+ * sooner than not_before_us.
  */
 static void
 queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
-			int64 not_before_us)
+			bool fresh_connection, int64 not_before_us)
 {
 	if (rs->n_retries == rs->retries_cap)
 	{
@@ -182,21 +183,9 @@ queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
 	rs->retries[rs->n_retries].batch = batch;
 	rs->retries[rs->n_retries].attempt = attempt;
 	rs->retries[rs->n_retries].failovers = failovers;
+	rs->retries[rs->n_retries].fresh_connection = fresh_connection;
 	rs->retries[rs->n_retries].not_before_us = not_before_us;
 	rs->n_retries++;
-}
-
-/* The sends libcurl made again of a call (call.c) were calls, and retries. */
-static void
-count_resends(imcheck_job *job, const imcheck_call *call)
-{
-	for (int i = 0; i < call->resends; i++)
-	{
-		job->calls++;
-		job->retries++;
-		job->retries_by_reason[RETRY_CONNECTION]++;
-		imcheck_stats_call_resent();
-	}
 }
 
 /* Ends a call whose transfer is over (rc: libcurl's code) and acts on it. */
@@ -207,27 +196,41 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	call_outcome out = judge_call(rs, call, &res);
 	uint32		batch = call->batch;
 	uint32		n_ids = call->n_ids;
-	/* each send libcurl made again was an attempt too */
-	int			attempt = call->attempt + call->resends;
+	int			attempt = call->attempt;
 	int			endpoint = call->endpoint;
 	int			failovers = call->failovers;
+	bool		was_fresh = call->fresh_connection;
 	ratelimit_ticket ticket = call->ticket;
 	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
 	imcheck_job *job = rs->job;
 
-	count_resends(job, call);
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
 		rs->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
+
+	/*
+	 * Sent on a kept connection that broke before any answer: the pool's
+	 * business, not the call's.  It goes again at once on a new connection
+	 * without using a retry, once per attempt, so a server that breaks
+	 * every connection still ends in the failure it is.  The service may
+	 * have seen the first send: it stays in the rate log.
+	 */
+	if (out.stale_connection && !was_fresh)
+	{
+		imcheck_stats_call_finished(0, res.connects);
+		imcheck_stats_stale_connection();
+		queue_retry(rs, batch, attempt, failovers, true, monotonic_us());
+		return;
+	}
 
 	/* no way to the API there: the next base URL at once, if one is left */
 	if (out.unreachable && failovers + 1 < rs->cfg->n_endpoints)
 	{
 		failover_unreachable(rs->cfg, endpoint, &out);
 		imcheck_stats_call_finished(0, res.connects);
-		queue_retry(rs, batch, attempt, failovers + 1, monotonic_us());
+		queue_retry(rs, batch, attempt, failovers + 1, false, monotonic_us());
 		return;
 	}
 	if (out.unreachable)		/* at none of them: say why for each */
@@ -264,7 +267,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	imcheck_stats_retry(out.reason);
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
-	queue_retry(rs, batch, free_retry ? attempt : attempt + 1, 0,
+	queue_retry(rs, batch, free_retry ? attempt : attempt + 1, 0, false,
 				monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
 }
 
@@ -294,7 +297,7 @@ collect_finished(run_state *rs)
  */
 static bool
 next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
-		   int *failovers, int *retry_index, int64 *ready_at)
+		   int *failovers, bool *fresh_connection, int *retry_index, int64 *ready_at)
 {
 	int			best = -1;
 
@@ -314,6 +317,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 		*batch = rs->retries[best].batch;
 		*attempt = rs->retries[best].attempt;
 		*failovers = rs->retries[best].failovers;
+		*fresh_connection = rs->retries[best].fresh_connection;
 		*retry_index = best;
 		return true;
 	}
@@ -322,6 +326,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 		*batch = rs->next_fresh;
 		*attempt = 0;
 		*failovers = 0;
+		*fresh_connection = false;
 		*retry_index = -1;
 		return true;
 	}
@@ -331,7 +336,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 /* Starts a call for batch, recorded in the rate log as ticket. */
 static void
 start_call(run_state *rs, uint32 batch, int attempt, int failovers,
-		   ratelimit_ticket ticket)
+		   bool fresh_connection, ratelimit_ticket ticket)
 {
 	imcheck_job *job = rs->job;
 	uint32		first = first_of_batch(rs, batch);
@@ -350,7 +355,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
 	call->rate_log = rs->cfg->api->id;
-	call->resends_allowed = Max(rs->cfg->max_retries - attempt, 0);
+	call->fresh_connection = fresh_connection;
 	if (rs->cfg->api->build_request(job, first, call, &call->request) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -381,13 +386,15 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		uint32		batch;
 		int			attempt;
 		int			failovers;
+		bool		fresh_connection;
 		int			retry_index;
 		int64		ready_at;
 		int64		wait;
 		int64_t		started;
 		ratelimit_ticket ticket;
 
-		if (!next_batch(rs, now, &batch, &attempt, &failovers, &retry_index, &ready_at))
+		if (!next_batch(rs, now, &batch, &attempt, &failovers, &fresh_connection,
+						&retry_index, &ready_at))
 		{
 			wake_at = Min(wake_at, ready_at);
 			break;
@@ -410,10 +417,10 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		 */
 		if (!idle_checked)
 		{
-			connections_drop_unsolicited(multi_watches_socket);
+			multi_drop_unsolicited();
 			idle_checked = true;
 		}
-		start_call(rs, batch, attempt, failovers, ticket);
+		start_call(rs, batch, attempt, failovers, fresh_connection, ticket);
 	}
 	return wake_at;
 }
@@ -426,7 +433,6 @@ abandon_calls(run_state *rs)
 	{
 		imcheck_call *call = rs->calls[--rs->in_flight];
 
-		count_resends(rs->job, call);
 		call_free(call, multi_handle());
 	}
 	multi_end_waits();

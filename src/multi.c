@@ -1,8 +1,12 @@
 /*
- * multi.c - the backend's libcurl multi handle and the waits on it (see
- * multi.h).
+ * multi.c - the backend's libcurl multi handle, its sockets and the waits
+ * on them (see multi.h).
  */
 #include "postgres.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -14,65 +18,170 @@
 #include "multi.h"
 #include "ratelimit.h"
 
-/* A socket libcurl wants watched, and for what (CURL_POLL_IN/OUT/INOUT). */
-typedef struct watched_socket
+/* What is known of one socket, kept at its descriptor's index. */
+typedef struct socket_entry
 {
-	curl_socket_t fd;
-	int			what;
-} watched_socket;
+	bool		open;			/* the slot describes a socket */
+	bool		ours;			/* opened by multi_open_socket: its close is seen */
+	bool		in_use;			/* libcurl watches it (a transfer uses it) */
+	bool		was_used;		/* ... has done so: idle now means in the cache */
+	bool		dead;			/* drained and shut down here */
+	bool		changed;		/* in state.changed */
+	bool		newly_idle;		/* went idle since multi_drop_unsolicited looked */
+	int			curl_what;		/* CURL_POLL_IN/OUT/INOUT while in_use */
+	int			pos;			/* its event in the wait set, or -1 */
+	uint32		events;			/* what that event waits for */
+} socket_entry;
 
 /*
  * The backend's libcurl state.  The callbacks below fill it from inside
- * libcurl, where nothing may raise an ERROR: the socket table is malloc'd.
+ * libcurl, where nothing may raise an ERROR: the tables are malloc'd, and
+ * the wait set is brought up to date only in multi_wait.
  */
 static struct
 {
 	bool		curl_ready;
 	CURLM	   *multi;
-	watched_socket *sockets;
-	int			n_sockets;
-	int			sockets_cap;
-	bool		sockets_changed;	/* the wait set must be rebuilt */
+	socket_entry *by_fd;		/* indexed by descriptor */
+	int			by_fd_cap;
+	int			n_open;
+	int		   *changed;		/* descriptors whose entry changed since the
+								 * wait set was brought up to date */
+	int			n_changed;
+	int			changed_cap;
+	bool		rebuild;		/* the wait set holds a closed socket */
 	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
 	WaitEventSet *wait_set;		/* latch, postmaster death, the sockets */
-	WaitEvent  *occurred;		/* in TopMemoryContext */
+	int			wait_set_cap;	/* events it can hold */
+	int			wait_set_used;
+	WaitEvent  *occurred;		/* in TopMemoryContext, wait_set_cap long */
 	int			occurred_cap;
 }			state = {.timer_at_us = INT64_MAX};
 
-/* libcurl's CURLMOPT_SOCKETFUNCTION: keeps the table of sockets to watch. */
+/* The entry of fd, made room for; NULL when out of memory. */
+static socket_entry *
+entry_of(curl_socket_t fd)
+{
+	if (fd < 0)
+		return NULL;
+	if (fd >= state.by_fd_cap)
+	{
+		int			cap = Max(64, state.by_fd_cap);
+		socket_entry *grown;
+
+		while (cap <= fd)
+			cap *= 2;
+		grown = realloc(state.by_fd, sizeof(socket_entry) * cap);
+		if (grown == NULL)
+			return NULL;
+		memset(grown + state.by_fd_cap, 0, sizeof(socket_entry) * (cap - state.by_fd_cap));
+		state.by_fd = grown;
+		state.by_fd_cap = cap;
+	}
+	return &state.by_fd[fd];
+}
+
+/* Notes that fd's entry changed; false when out of memory. */
+static bool
+mark_changed(curl_socket_t fd, socket_entry *e)
+{
+	if (e->changed)
+		return true;
+	if (state.n_changed == state.changed_cap)
+	{
+		int			cap = Max(64, state.changed_cap * 2);
+		int		   *grown = realloc(state.changed, sizeof(int) * cap);
+
+		if (grown == NULL)
+			return false;
+		state.changed = grown;
+		state.changed_cap = cap;
+	}
+	state.changed[state.n_changed++] = fd;
+	e->changed = true;
+	return true;
+}
+
+/* An open socket's entry no longer describes it: a closed one stays in the set. */
+static void
+forget_socket(socket_entry *e)
+{
+	if (e->pos >= 0)
+		state.rebuild = true;
+	if (e->open && e->ours)
+		state.n_open--;
+	/* a descriptor in state.changed whose entry is not open is skipped */
+	memset(e, 0, sizeof(*e));
+	e->pos = -1;
+}
+
+curl_socket_t
+multi_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	curl_socket_t fd = socket(address->family, address->socktype | SOCK_CLOEXEC,
+							  address->protocol);
+	socket_entry *e;
+
+	if (fd == CURL_SOCKET_BAD)
+		return fd;
+	e = entry_of(fd);
+	if (e == NULL)
+	{
+		close(fd);
+		return CURL_SOCKET_BAD;
+	}
+	if (e->open)
+		forget_socket(e);		/* closed behind our back: a stale entry */
+	memset(e, 0, sizeof(*e));
+	e->open = true;
+	e->ours = true;
+	e->pos = -1;
+	state.n_open++;
+	return fd;
+}
+
+int
+multi_close_socket(void *clientp, curl_socket_t fd)
+{
+	if (fd >= 0 && fd < state.by_fd_cap && state.by_fd[fd].open)
+		forget_socket(&state.by_fd[fd]);
+	return close(fd);
+}
+
+/* libcurl's CURLMOPT_SOCKETFUNCTION: what to watch on a socket, or stop. */
 static int
 watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-	int			i;
+	socket_entry *e = entry_of(fd);
 
-	for (i = 0; i < state.n_sockets; i++)
-		if (state.sockets[i].fd == fd)
-			break;
+	if (e == NULL)
+		return -1;				/* libcurl fails the transfers */
 	if (what == CURL_POLL_REMOVE)
 	{
-		if (i < state.n_sockets)
-			state.sockets[i] = state.sockets[--state.n_sockets];
+		if (!e->open)
+			return 0;
+		if (!e->ours)
+		{
+			/* its close will not be seen (a resolver's, say): out at once */
+			forget_socket(e);
+			return 0;
+		}
+		e->in_use = false;
+		e->newly_idle = true;
 	}
 	else
 	{
-		if (i == state.n_sockets)
+		if (!e->open)
 		{
-			if (state.n_sockets == state.sockets_cap)
-			{
-				int			cap = Max(16, state.sockets_cap * 2);
-				watched_socket *grown = realloc(state.sockets, sizeof(watched_socket) * cap);
-
-				if (grown == NULL)
-					return -1;	/* libcurl fails the transfers */
-				state.sockets = grown;
-				state.sockets_cap = cap;
-			}
-			state.sockets[state.n_sockets++].fd = fd;
+			/* a socket libcurl did not open through multi_open_socket */
+			e->open = true;
+			e->pos = -1;
 		}
-		state.sockets[i].what = what;
+		e->in_use = e->was_used = true;
+		e->newly_idle = false;
+		e->curl_what = what;
 	}
-	state.sockets_changed = true;
-	return 0;
+	return mark_changed(fd, e) ? 0 : -1;
 }
 
 /* libcurl's CURLMOPT_TIMERFUNCTION: when to call it without socket activity. */
@@ -116,52 +225,156 @@ multi_reset(void)
 		curl_multi_cleanup(state.multi);	/* closes the cached connections */
 		state.multi = NULL;
 	}
-	state.n_sockets = 0;
-	state.sockets_changed = true;
+	for (int fd = 0; fd < state.by_fd_cap; fd++)
+		if (state.by_fd[fd].open)
+			forget_socket(&state.by_fd[fd]);
+	state.n_changed = 0;
+	state.rebuild = true;
 	state.timer_at_us = INT64_MAX;
 }
 
-bool
-multi_watches_socket(curl_socket_t fd)
+/* What the wait set should wait for on a socket: 0 keeps it out. */
+static uint32
+events_of(const socket_entry *e)
 {
-	for (int i = 0; i < state.n_sockets; i++)
-		if (state.sockets[i].fd == fd)
-			return true;
-	return false;
+	uint32		events = 0;
+
+	if (!e->open || e->dead)
+		return 0;
+	if (!e->in_use)
+		return e->was_used ? WL_SOCKET_READABLE : 0;	/* idle: any input is unasked */
+	if (e->curl_what & CURL_POLL_IN)
+		events |= WL_SOCKET_READABLE;
+	if (e->curl_what & CURL_POLL_OUT)
+		events |= WL_SOCKET_WRITEABLE;
+	return events;
 }
 
-/* Makes the wait set anew for the sockets libcurl watches now. */
+/*
+ * Drains what an idle connection was sent unasked and shuts it down: libcurl
+ * then finds it closed and does not reuse it.  It leaves the wait set (it
+ * would be readable at every wait).
+ */
+static void
+drop_idle(curl_socket_t fd, socket_entry *e)
+{
+	char		sink[4096];
+
+	/* a few reads: the peer may go on sending */
+	for (int reads = 0; reads < 16; reads++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+	(void) shutdown(fd, SHUT_RDWR);
+	e->dead = true;
+	if (e->pos >= 0)
+		state.rebuild = true;
+}
+
+int
+multi_drop_unsolicited(void)
+{
+	int			dropped = 0;
+
+	for (int i = 0; i < state.n_changed; i++)
+	{
+		curl_socket_t fd = state.changed[i];
+		socket_entry *e = &state.by_fd[fd];
+		char		byte;
+		ssize_t		n;
+
+		if (!e->open || !e->newly_idle || e->in_use || e->dead)
+			continue;
+		e->newly_idle = false;
+		n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		{
+			drop_idle(fd, e);	/* data, end of file, or an error */
+			dropped++;
+		}
+	}
+	return dropped;
+}
+
+/* Makes the wait set anew, for every socket there is. */
 static void
 rebuild_wait_set(void)
 {
-	int			size = state.n_sockets + 2;
+	int			need = state.n_open + 2;
 
 	multi_end_waits();
-	if (size > state.occurred_cap)
+	for (int fd = 0; fd < state.by_fd_cap; fd++)
+		if (state.by_fd[fd].open && !state.by_fd[fd].ours)
+			need++;
+	if (need > state.wait_set_cap || state.wait_set_cap == 0)
+		state.wait_set_cap = Max(32, need * 2);
+	if (state.wait_set_cap > state.occurred_cap)
 	{
-		int			cap = Max(16, Max(size, state.occurred_cap * 2));
-
 		state.occurred = state.occurred == NULL
-			? MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * cap)
-			: repalloc(state.occurred, sizeof(WaitEvent) * cap);
-		state.occurred_cap = cap;
+			? MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * state.wait_set_cap)
+			: repalloc(state.occurred, sizeof(WaitEvent) * state.wait_set_cap);
+		state.occurred_cap = state.wait_set_cap;
 	}
-	state.wait_set = imcheck_create_wait_event_set(size);
+	state.wait_set = imcheck_create_wait_event_set(state.wait_set_cap);
 	AddWaitEventToSet(state.wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(state.wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < state.n_sockets; i++)
+	state.wait_set_used = 2;
+	for (int fd = 0; fd < state.by_fd_cap; fd++)
 	{
-		int			what = state.sockets[i].what;
-		uint32		events = 0;
+		socket_entry *e = &state.by_fd[fd];
 
-		if (what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		if (events != 0)
-			AddWaitEventToSet(state.wait_set, events, state.sockets[i].fd, NULL, NULL);
+		e->pos = -1;
+		e->events = events_of(e);
+		if (e->events != 0)
+		{
+			e->pos = AddWaitEventToSet(state.wait_set, e->events, fd, NULL, NULL);
+			state.wait_set_used++;
+		}
 	}
-	state.sockets_changed = false;
+	for (int i = 0; i < state.n_changed; i++)
+		state.by_fd[state.changed[i]].changed = false;
+	state.n_changed = 0;
+	state.rebuild = false;
+}
+
+/*
+ * Brings the wait set up to date with what changed since the last wait:
+ * one AddWaitEventToSet or ModifyWaitEvent per changed socket.
+ */
+static void
+update_wait_set(void)
+{
+	if (state.wait_set == NULL || state.rebuild)
+	{
+		rebuild_wait_set();
+		return;
+	}
+	for (int i = 0; i < state.n_changed; i++)
+	{
+		curl_socket_t fd = state.changed[i];
+		socket_entry *e = &state.by_fd[fd];
+		uint32		events = events_of(e);
+
+		e->changed = false;
+		if (events == e->events && (e->pos >= 0 || events == 0))
+			continue;
+		if (e->pos >= 0 && events != 0)
+			ModifyWaitEvent(state.wait_set, e->pos, events, NULL);
+		else if (e->pos < 0 && state.wait_set_used < state.wait_set_cap)
+		{
+			e->pos = AddWaitEventToSet(state.wait_set, events, fd, NULL, NULL);
+			state.wait_set_used++;
+		}
+		else
+		{
+			/* to leave the set, or no room in it */
+			state.rebuild = true;
+			continue;
+		}
+		e->events = events;
+	}
+	state.n_changed = 0;
+	if (state.rebuild)
+		rebuild_wait_set();
 }
 
 void
@@ -174,19 +387,29 @@ multi_wait(int64 wake_at_us, int64 now_us, uint32 wait_event)
 
 	if (until != INT64_MAX)
 		timeout_ms = until <= now_us ? 0 : (long) ((until - now_us + 999) / 1000);
-	if (state.wait_set == NULL || state.sockets_changed)
-		rebuild_wait_set();
+	update_wait_set();
 	n = WaitEventSetWait(state.wait_set, timeout_ms, state.occurred, state.occurred_cap,
 						 wait_event);
 	for (int i = 0; i < n; i++)
 	{
 		WaitEvent  *ev = &state.occurred[i];
+		socket_entry *e;
 		int			mask = 0;
 
 		if (ev->events & WL_LATCH_SET)
 		{
 			ResetLatch(MyLatch);
 			continue;			/* the caller checks for interrupts */
+		}
+		if (ev->fd < 0 || ev->fd >= state.by_fd_cap)
+			continue;
+		e = &state.by_fd[ev->fd];
+		if (!e->open || e->dead)
+			continue;			/* closed by an earlier event's action */
+		if (!e->in_use)
+		{
+			drop_idle(ev->fd, e);	/* an idle connection was sent something */
+			continue;
 		}
 		if (ev->events & WL_SOCKET_READABLE)
 			mask |= CURL_CSELECT_IN;
@@ -215,4 +438,5 @@ multi_end_waits(void)
 		FreeWaitEventSet(state.wait_set);
 		state.wait_set = NULL;
 	}
+	state.rebuild = true;
 }

@@ -1,13 +1,30 @@
 /*
- * multi.h - the backend's libcurl multi handle, and waiting on it through
- * PostgreSQL.
+ * multi.h - the backend's libcurl multi handle, its sockets, and waiting on
+ * them through PostgreSQL.
  *
  * One multi handle lives as long as the backend, so its connection cache
  * keeps connections alive across calls and statements.  Waiting goes
  * through a WaitEventSet over the latch, postmaster death and the sockets
- * libcurl asks us to watch (CURLMOPT_SOCKETFUNCTION), with libcurl's timer
+ * of libcurl's connections (CURLMOPT_SOCKETFUNCTION), with libcurl's timer
  * (CURLMOPT_TIMERFUNCTION) as a timeout: cancel, statement_timeout and
  * pg_terminate_backend set the latch, so they act at once.
+ *
+ * libcurl opens and closes its sockets through multi_open_socket and
+ * multi_close_socket, so every socket of every connection is known, in
+ * use or idle in the cache.  The wait set holds them all: a change of what
+ * libcurl watches on a socket is one ModifyWaitEvent, and the set is made
+ * anew only when a socket closes (PostgreSQL cannot take an event out of a
+ * set), so a wait costs the same with 3 or 300 connections.
+ *
+ * An idle connection is watched for input: a server that closes it, or
+ * sends on it unasked (a second, stale answer on a keep-alive connection),
+ * makes it readable, and it is then drained and shut down.  libcurl checks
+ * that a cached connection is not closed before it reuses it, but (libcurl
+ * 7.88) not that nothing is waiting on it, which would be read as the next
+ * call's answer.  A connection that went idle since the last wait is looked
+ * at before calls start (multi_drop_unsolicited).  An unsolicited answer
+ * that comes after a call was sent on the connection remains possible: no
+ * HTTP/1.1 client can tell it apart.
  */
 #ifndef IMCHECK_MULTI_H
 #define IMCHECK_MULTI_H
@@ -20,8 +37,17 @@ extern CURLM *multi_handle(void);
 /* Closes the multi handle and its cached connections (a new one comes next). */
 extern void multi_reset(void);
 
-/* Is fd a socket libcurl watches now (one of a call in flight)? */
-extern bool multi_watches_socket(curl_socket_t fd);
+/* CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION of every call. */
+extern curl_socket_t multi_open_socket(void *clientp, curlsocktype purpose,
+									   struct curl_sockaddr *address);
+extern int	multi_close_socket(void *clientp, curl_socket_t fd);
+
+/*
+ * Drains and shuts down every connection that went idle since the last
+ * wait and has input waiting (or is at end of file), so that no call is
+ * sent on it.  Returns how many.  Never raises.
+ */
+extern int	multi_drop_unsolicited(void);
 
 /*
  * Sleeps until a socket is ready, the latch is set, or wake_at_us or

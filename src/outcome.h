@@ -65,6 +65,8 @@ typedef struct call_outcome
 								 * TCP, TLS, the proxy's tunnel): another
 								 * base URL may do */
 	bool		proxy_failed;	/* the proxy could not be reached */
+	bool		stale_connection;	/* sent on a kept connection that broke
+									 * before any answer: a new one may do */
 	const char *base_url;		/* where the call went, for hints */
 } call_outcome;
 

@@ -45,6 +45,7 @@ typedef enum counter
 	COUNTER_CONNECTIONS,
 	COUNTER_FAILOVERS,
 	COUNTER_RATE_REDUCTIONS,
+	COUNTER_STALE_CONNECTIONS,
 	COUNTER_RETRIES,			/* + imcheck_retry_reason */
 	COUNTERS = COUNTER_RETRIES + IMCHECK_RETRY_REASONS
 } counter;
@@ -52,7 +53,7 @@ typedef enum counter
 /* imcheck_stats()'s names, in its order (the retries come after user_ids) */
 static const char *const counter_names[COUNTER_RETRIES] = {
 	"checks", "calls", "user_ids", "failed_calls", "rate_wait_ms", "connections_opened",
-	"failovers", "rate_reductions"
+	"failovers", "rate_reductions", "stale_connections"
 };
 
 /* What failed calls of one API were answered with. */
@@ -212,12 +213,9 @@ imcheck_stats_call_started(void)
 }
 
 void
-imcheck_stats_call_resent(void)
+imcheck_stats_stale_connection(void)
 {
-	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_CALLS), 1);
-	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_RETRIES + RETRY_CONNECTION), 1);
-	if (my_progress != NULL)
-		my_progress->calls++;
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_STALE_CONNECTIONS), 1);
 }
 
 void

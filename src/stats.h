@@ -29,8 +29,8 @@ extern void imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids);
 extern void imcheck_stats_check_ended(void);
 
 extern void imcheck_stats_call_started(void);
-/* libcurl sent a call's request again (a reused connection broke): a call, and a retry */
-extern void imcheck_stats_call_resent(void);
+/* A call's kept connection broke before any answer: it goes again on a new one. */
+extern void imcheck_stats_stale_connection(void);
 extern void imcheck_stats_call_finished(uint32 ids_done, long connections_opened);
 /* A call could not reach one base URL and the next was tried. */
 extern void imcheck_stats_failover(void);

@@ -17,9 +17,25 @@ to http://127.0.0.1:PORT/<mode>.  Modes:
   neg_error   ActionStatus FAIL with ErrorCode -1
   neg_result  items with ResultCode -502
   http204     HTTP 204 No Content
+  closekept   a correct answer on a connection's first request; a later
+              request on the same (kept) connection is read, then the
+              connection is closed unanswered: the keep-alive race, every time
+  closekept_refusefirst
+              as closekept, and each batch's first request on a new
+              connection (a batch: its first UserID) is refused, in turn
+              with a reset, an answer cut short, HTTP 503 and ErrorCode 70500
+  resetall    every request, on a new or a kept connection, is answered
+              with a TCP reset
+  bighdr      a header line of 1 MiB
+  manyhdr     10,000 header lines
+  hdrdrip     header lines, one every millisecond, until the client goes
+              or DRIP_LIMIT_S passes
 
 Status rule: a UserID whose last character is an odd digit is Imported,
-every other is NotImported.  GET /_stats answers {"requests": N, "stale_sent": N}.
+every other is NotImported.  GET /_stats answers {"requests": N,
+"stale_sent": N, "kept_closed": N, "refused_first": N, "resets": N};
+GET /_reset zeroes them and forgets which batches were refused.
+
 
 Usage: hostile_server.py PORT_FILE   (binds 127.0.0.1:0, writes the port)
 Stops by itself after LIFETIME_S, or on SIGTERM.
@@ -35,8 +51,10 @@ import time
 
 DRIP_LIMIT_S = 30
 LIFETIME_S = 900
-STATS = {"requests": 0, "stale_sent": 0}
+STATS = {"requests": 0, "stale_sent": 0, "kept_closed": 0, "refused_first": 0, "resets": 0}
 LOCK = threading.Lock()
+REFUSED_BATCHES = set()         # first UserIDs of the batches refused once
+REFUSALS = ["reset", "cut", "503", "70500"]
 
 
 def status_of(uid, flipped=False):
@@ -73,6 +91,14 @@ class Handler(socketserver.BaseRequestHandler):
     def setup(self):
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
+        self.served = 0         # requests answered on this connection
+
+    def reset(self):
+        """Closes the connection with a TCP reset."""
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.request.close()
+        with LOCK:
+            STATS["resets"] += 1
 
     def read_request(self):
         while b"\r\n\r\n" not in self.buf:
@@ -112,6 +138,13 @@ class Handler(socketserver.BaseRequestHandler):
                 with LOCK:
                     self.request.sendall(response(json.dumps(STATS).encode()))
                 continue
+            if target.startswith("/_reset"):
+                with LOCK:
+                    for k in STATS:
+                        STATS[k] = 0
+                    REFUSED_BATCHES.clear()
+                self.request.sendall(response(b"{}"))
+                continue
             with LOCK:
                 STATS["requests"] += 1
             mode = target.lstrip("/").split("/", 1)[0].split("?", 1)[0]
@@ -124,6 +157,7 @@ class Handler(socketserver.BaseRequestHandler):
                 continue
             if getattr(self, "serve_" + mode)(ids) is False:
                 return
+            self.served += 1
 
     def serve_ok(self, ids):
         self.request.sendall(response(answer(ids)))
@@ -180,6 +214,76 @@ class Handler(socketserver.BaseRequestHandler):
 
     def serve_http204(self, ids):
         self.request.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    def close_if_kept(self):
+        """The keep-alive race: a request on a kept connection meets its close."""
+        if self.served == 0:
+            return False
+        with LOCK:
+            STATS["kept_closed"] += 1
+        self.request.close()
+        return True
+
+    def serve_closekept(self, ids):
+        if self.close_if_kept():
+            return False
+        self.request.sendall(response(answer(ids)))
+
+    def serve_closekept_refusefirst(self, ids):
+        if self.close_if_kept():
+            return False
+        key = ids[0] if ids else ""
+        with LOCK:
+            first = key not in REFUSED_BATCHES
+            REFUSED_BATCHES.add(key)
+            if first:
+                STATS["refused_first"] += 1
+                how = REFUSALS[len(REFUSED_BATCHES) % len(REFUSALS)]
+        if not first:
+            self.request.sendall(response(answer(ids)))
+            return None
+        if how == "reset":
+            self.reset()
+            return False
+        if how == "cut":
+            whole = response(answer(ids))
+            self.request.sendall(whole[:len(whole) - 10])
+            self.request.close()
+            return False
+        if how == "503":
+            self.request.sendall(response(b"busy", "503 Service Unavailable"))
+            return None
+        self.request.sendall(response(
+            b'{"ActionStatus":"FAIL","ErrorCode":70500,"ErrorInfo":"busy"}'))
+        return None
+
+    def serve_resetall(self, ids):
+        self.reset()
+        return False
+
+    def serve_bighdr(self, ids):
+        self.request.sendall(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (1 << 20) +
+                             b"\r\n" + response(answer(ids)).partition(b"\r\n")[2])
+        return False
+
+    def serve_manyhdr(self, ids):
+        self.request.sendall(b"HTTP/1.1 200 OK\r\n" +
+                             b"".join(b"X-H%d: v\r\n" % i for i in range(10000)) +
+                             response(answer(ids)).partition(b"\r\n")[2])
+        return False
+
+    def serve_hdrdrip(self, ids):
+        self.request.sendall(b"HTTP/1.1 200 OK\r\n")
+        end = time.monotonic() + DRIP_LIMIT_S
+        n = 0
+        try:
+            while time.monotonic() < end:
+                self.request.sendall(b"X-D%d: v\r\n" % n)
+                n += 1
+                time.sleep(0.001)
+        except OSError:
+            pass
+        return False
 
 
 class Server(socketserver.ThreadingTCPServer):

@@ -24,6 +24,17 @@ def server_stats():
         return json.loads(r.read())
 
 
+def server_reset():
+    with urllib.request.urlopen(URL + "/_reset", timeout=10) as r:
+        r.read()
+
+
+def imcheck_counter(s, name):
+    r = s.query(f"SELECT value FROM imcheck_stats WHERE api = 'account_check' AND name = '{name}'")
+    expect(r.sqlstate == "00000" and len(r.rows) == 1, f"imcheck_stats: {r}")
+    return int(r.rows[0])
+
+
 def status_of(uid):
     return "Imported" if uid[-1:] in "13579" else "NotImported"
 
@@ -189,6 +200,111 @@ def check_http204_is_a_failed_call():
         s.close()
 
 
+def right_rows(s, prefix, n, what):
+    """Checks n IDs in one statement: every row code 0 with the rule's status."""
+    r = s.query(f"SELECT * FROM im_account_check(ARRAY(SELECT '{prefix}' || g "
+                f"FROM generate_series(1, {n}) g))", timeout=120)
+    expect(r.sqlstate == "00000", f"{what}: statement failed: {r.errors} {r.details}")
+    rows = rows_of(r)
+    expect(len(rows) == n, f"{what}: {len(rows)} rows of {n}")
+    wrong = [x for x in rows if x[1] != "0" or x[2] != status_of(x[0])]
+    expect(not wrong, f"{what}: {len(wrong)} rows wrong, e.g. {wrong[:3]}")
+
+
+def stale_rounds(mode, prefix, max_retries):
+    """Two statements of 1,000 IDs in one session, for each of max_retries,
+    against a server that closes every kept connection when the next request
+    comes on it: every row right, each stale send counted and none a retry."""
+    out = []
+    for retries in max_retries:
+        server_reset()
+        s = session(mode, **{"imcheck.max_retries": retries})
+        try:
+            stale0 = imcheck_counter(s, "stale_connections")
+            retries0 = imcheck_counter(s, "retries_connection")
+            for statement in (1, 2):
+                right_rows(s, f"{prefix}{retries}x{statement}x", 1000,
+                           f"max_retries {retries}, statement {statement}")
+            stale = imcheck_counter(s, "stale_connections") - stale0
+            conn_retries = imcheck_counter(s, "retries_connection") - retries0
+            st = server_stats()
+            expect(st["kept_closed"] > 0, f"the server closed no kept connection: {st}")
+            expect(stale == st["kept_closed"],
+                   f"imcheck counted {stale} stale connections, the server closed {st['kept_closed']}")
+            out.append(f"max_retries {retries}: {stale} stale sends, {conn_retries} connection retries, "
+                       f"{st['refused_first']} first attempts refused")
+        finally:
+            s.close()
+    return out, conn_retries
+
+
+def check_stale_kept_connections_cost_nothing():
+    """Kept connections the server closes as the next request comes cost a
+    new connection each, never a retry nor a row."""
+    out, conn_retries = stale_rounds("closekept", "k", ("0", "1"))
+    expect(conn_retries == 0, f"{conn_retries} connection retries spent on stale connections")
+    return "; ".join(out)
+
+
+def check_stale_and_refused_first_attempts():
+    """The same, with each batch's first attempt on a new connection refused
+    (reset, cut short, 503, 70500): its one retry still makes every row right."""
+    out, _ = stale_rounds("closekept_refusefirst", "r", ("1",))
+    return "; ".join(out)
+
+
+def check_reset_everything_ends():
+    """A server that resets every connection, new or kept: every row -3, and
+    the statement ends within (max_retries + 1) x timeout plus a margin."""
+    s = session("resetall", **{"imcheck.max_retries": "2", "imcheck.timeout": "2000"})
+    try:
+        # a kept connection to reset too: warm the cache against a good answer
+        s.query(f"SET imcheck.endpoint = '{URL}/ok'; SELECT count(*) FROM im_account_check(ARRAY['w1'])")
+        s.query(f"SET imcheck.endpoint = '{URL}/resetall'")
+        t0 = time.monotonic()
+        r = s.query("SELECT result_code, count(*) FROM im_account_check(ARRAY(SELECT 'z' || g "
+                    "FROM generate_series(1, 300) g), false) GROUP BY 1", timeout=120)
+        took = time.monotonic() - t0
+        expect(r.sqlstate == "00000", f"statement failed: {r.errors}")
+        expect(r.rows == ["-3|300"], f"rows {r.rows}")
+        bound = 3 * 2.0 + 10
+        expect(took < bound, f"took {took:.1f} s, more than {bound:.0f} s")
+        r = s.query("SELECT * FROM im_account_check(ARRAY['z1'])")
+        expect(r.errors and r.errors[0][1] == "08006", f"raise_on_error: {r.errors}")
+        return f"300 rows -3 in {took:.2f} s; raised {r.errors[0][1]}: {r.errors[0][2]}"
+    finally:
+        s.close()
+
+
+def check_oversized_headers_are_bad_answers():
+    """A 1 MiB header line, 10,000 header lines and an endless header: rows
+    -4 under raise_on_error => false, 08P01 under true, never out of memory;
+    the endless one ends within imcheck.timeout with memory flat."""
+    out = []
+    for mode, info in (("bighdr", "a line of the answer's header is longer than libcurl accepts"),
+                       ("manyhdr", "the answer's header has more than 100 lines or 65536 bytes"),
+                       ("hdrdrip", "the answer's header has more than 100 lines or 65536 bytes")):
+        s = session(mode, **{"imcheck.timeout": "5000"})
+        try:
+            failed_rows(mode, "-4", info)
+            r = s.query("SELECT * FROM im_account_check(ARRAY['h1'])")
+            expect(r.errors and r.errors[0][1] == "08P01",
+                   f"{mode}: raise_on_error gave {r.errors}, want 08P01")
+            if mode == "hdrdrip":
+                start = vm_rss_kb(s.pid)
+                t0 = time.monotonic()
+                r = s.query("SELECT result_code, count(*) FROM im_account_check(ARRAY(SELECT 'h' || g "
+                            "FROM generate_series(1, 2000) g), false) GROUP BY 1", timeout=120)
+                took = time.monotonic() - t0
+                expect(r.rows == ["-4|2000"], f"{mode}: rows {r.rows}")
+                grown = vm_rss_kb(s.pid) - start
+                expect(grown < 8 * 1024, f"{mode}: VmRSS grew by {grown} kB")
+                out.append(f"{mode}: 20 calls in {took:.2f} s, VmRSS +{grown} kB")
+        finally:
+            s.close()
+    return "; ".join(out) or "ok"
+
+
 CHECKS = [
     ("drip_bounded_by_timeout", check_drip_bounded_by_timeout),
     ("drip_cancel_and_terminate", check_drip_cancel_and_terminate),
@@ -197,6 +313,10 @@ CHECKS = [
     ("duplicate_members_refused", check_duplicate_members_refused),
     ("negative_codes_refused", check_negative_codes_refused),
     ("http204_is_a_failed_call", check_http204_is_a_failed_call),
+    ("stale_kept_connections_cost_nothing", check_stale_kept_connections_cost_nothing),
+    ("stale_and_refused_first_attempts", check_stale_and_refused_first_attempts),
+    ("reset_everything_ends", check_reset_everything_ends),
+    ("oversized_headers_are_bad_answers", check_oversized_headers_are_bad_answers),
 ]
 
 
