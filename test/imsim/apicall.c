@@ -203,7 +203,7 @@ finish_api(struct MHD_Connection *conn, req_ctx *rc, int early)
 	pthread_mutex_lock(&runtime.lock);
 	if (code == 0)
 	{
-		if (!ratelimit_admit(rc->api, mono_ns()))
+		if (!ratelimit_admit(rc->api, rc->arrived_ns))
 		{
 			code = 60007;
 			info = error_info_for(60007);

@@ -182,7 +182,7 @@ extern int	config_apply(const char *body, size_t len, char *err,
 
 /* ---- ratelimit.c ---- */
 
-extern int	ratelimit_admit(api_id api, uint64_t now);
+extern int	ratelimit_admit(api_id api, uint64_t arrived);
 extern void ratelimit_free(void);
 
 /* ---- accounts.c: who is Imported ---- */
@@ -242,6 +242,7 @@ typedef struct req_ctx
 	size_t		body_cap;
 	size_t		body_limit;
 	int			too_big;
+	uint64_t	arrived_ns;		/* API: when it arrived (server.c) */
 	/* query verdict (API), decided when the headers arrive */
 	int32_t		fail_code;
 	const char *fail_info;
