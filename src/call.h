@@ -39,6 +39,7 @@ typedef struct imcheck_call
 {
 	/* what the engine asks */
 	uint32		batch;
+	int			slot;			/* its place in the engine's calls in flight */
 	int			attempt;		/* 0 for the first try */
 	int			endpoint;		/* which of the base URLs it goes to */
 	int			failovers;		/* base URLs this attempt could not reach */

@@ -132,14 +132,11 @@ judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 static void
 forget_call(run_state *rs, imcheck_call *call)
 {
-	for (int i = 0; i < rs->in_flight; i++)
-	{
-		if (rs->calls[i] == call)
-		{
-			rs->calls[i] = rs->calls[--rs->in_flight];
-			break;
-		}
-	}
+	imcheck_call *last = rs->calls[--rs->in_flight];
+
+	Assert(rs->calls[call->slot] == call);
+	rs->calls[call->slot] = last;
+	last->slot = call->slot;
 	call_free(call, multi_handle());
 	pfree(call);
 }
@@ -344,6 +341,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	imcheck_call *call = palloc0(sizeof(imcheck_call));
 
 	/* in the list first: whatever fails below, PG_FINALLY frees it */
+	call->slot = rs->in_flight;
 	rs->calls[rs->in_flight++] = call;
 	for (uint32 i = 0; i < count; i++)
 		call->ids[i] = job_id(job, first + i, &call->id_lens[i]);
@@ -377,7 +375,8 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	bool		idle_checked = false;
 
 	/* calls started below are 0 old: the limit holds for the whole round */
-	int			limit = Min(pacing_in_flight_limit(rs->cfg, oldest_call_age(rs, now)),
+	int			limit = Min(pacing_in_flight_limit(rs->cfg, pacing_round_trip_known()
+													? 0 : oldest_call_age(rs, now)),
 							rs->max_in_flight);
 
 	*rate_blocked = false;

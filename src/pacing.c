@@ -49,6 +49,12 @@ pacing_in_flight_limit(const imcheck_config *cfg, int64 oldest_age_us)
 	return (int) Max(MIN_IN_FLIGHT, Min(need, PACING_MAX_IN_FLIGHT));
 }
 
+bool
+pacing_round_trip_known(void)
+{
+	return round_trip_us != 0;
+}
+
 void
 pacing_answered(int64 took_us)
 {

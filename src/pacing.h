@@ -21,6 +21,9 @@
  */
 extern int	pacing_in_flight_limit(const imcheck_config *cfg, int64 oldest_age_us);
 
+/* Whether an answer has measured the round trip (oldest_age_us is then unused). */
+extern bool pacing_round_trip_known(void);
+
 /* A call was answered after took_us: the round trip's average moves. */
 extern void pacing_answered(int64 took_us);
 

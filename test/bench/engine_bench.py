@@ -191,6 +191,70 @@ def backend_cpu():
         "<= 150 us a call", med(ours) <= 150)
 
 
+PLPYTHON_KEEPALIVE_CLIENT = """
+CREATE OR REPLACE FUNCTION py_account_check_kept(user_ids text[], url text)
+RETURNS TABLE (user_id text, result_code integer, account_status text)
+LANGUAGE plpython3u AS $$
+# One call at a time, 100 IDs each, over one keep-alive connection.
+import http.client, json, random, urllib.parse
+u = urllib.parse.urlsplit(url)
+conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+try:
+    for first in range(0, len(user_ids), 100):
+        batch = user_ids[first:first + 100]
+        body = json.dumps({"CheckItem": [{"UserID": x} for x in batch]})
+        conn.request("POST", u.path + "?" + u.query + str(random.getrandbits(32)), body,
+                     {"Content-Type": "application/json"})
+        answer = json.loads(conn.getresponse().read())
+        if answer["ActionStatus"] != "OK":
+            plpy.error("account_check failed: %s" % answer.get("ErrorInfo"))
+        for item in answer["ResultItem"]:
+            yield item["UserID"], item["ResultCode"], item.get("AccountStatus")
+finally:
+    conn.close()
+$$;
+"""
+
+
+def cpu_by_round_trip():
+    """Backend CPU per call at the API's rate (100 calls/s) at 0, 100 and
+    1,000 ms round trips, where imcheck keeps about 3, 19 and 126
+    connections, beside a PL/Python client making the same 100-ID calls one
+    at a time over one keep-alive connection (fewer calls at the longer
+    round trips: it waits a round trip per call); medians of 3 rounds."""
+    psql(["CREATE EXTENSION IF NOT EXISTS plpython3u;", PLPYTHON_KEEPALIVE_CLIENT])
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    figures = {}
+    for rtt, url, peer_calls in ((0, FAST, 400), (100, LIMIT, 40), (1000, FAR[1000], 6)):
+        ids = ids_sql(40_000, f"rtt{rtt}_")
+        api = (f"{url}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
+               f"&identifier=administrator&usersig={USERSIG}&contenttype=json&random=")
+        ours, theirs, conns = [], [], []
+        for _ in range(3):
+            reset(url)
+            us = statement_cpu_us(f"SELECT count(*) FROM im_account_check({ids});",
+                                  "SELECT count(*) FROM im_account_check(ARRAY['warm']);",
+                                  ["imcheck.rate_limit = 100"], endpoint=url)
+            st = imsim(url, "/_imsim/stats")
+            assert st["calls_by_code"].get("0", 0) >= 401, st
+            ours.append(us / (st["calls"] - 1))
+            conns.append(st["connections"])
+            peer_ids = ids_sql(peer_calls * 100, f"peer{rtt}_")
+            us = statement_cpu_us(f"SELECT count(*) FROM py_account_check_kept({peer_ids}, '{api}');",
+                                  f"SELECT count(*) FROM py_account_check_kept(ARRAY['warm'], '{api}');")
+            theirs.append(us / peer_calls)
+        figures[rtt] = (med(ours), med(theirs), med(conns))
+    base = figures[0][0]
+    worst_ratio = max(o / t for o, t, _ in figures.values())
+    text = "; ".join(f"{rtt} ms: imcheck {o:.0f} us a call over {c} connections, PL/Python {t:.0f} us "
+                     f"({o / t:.2f}x)" for rtt, (o, t, c) in figures.items())
+    row("9. backend CPU per call by round trip: 400 calls of 100 IDs at 100 calls/s "
+        "(/proc/PID/schedstat; medians of 3 rounds, side by side with a keep-alive PL/Python client)",
+        f"{text}; 1,000 ms / 0 ms = {figures[1000][0] / base:.2f}",
+        "1,000 ms <= 1.3x 0 ms; each <= 0.25x PL/Python",
+        figures[1000][0] <= 1.3 * base and worst_ratio <= 0.25)
+
+
 def one_budget():
     n = 50_000
     time.sleep(1.1)
@@ -390,8 +454,8 @@ def main():
     at_their_limits.__name__ = "at_their_limits"
     online_cpu = lambda: apis_bench.online_cpu(this)
     online_cpu.__name__ = "online_cpu"
-    steps = [at_the_limit, round_trips, backend_cpu, one_budget, memory, connections,
-             proxy_cost, at_their_limits, online_cpu, clusters]
+    steps = [at_the_limit, round_trips, backend_cpu, cpu_by_round_trip, one_budget, memory,
+             connections, proxy_cost, at_their_limits, online_cpu, clusters]
     only = os.environ.get("BENCH_ONLY")
     for step in steps:
         if not only or step.__name__ in only.split(","):
