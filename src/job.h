@@ -45,6 +45,8 @@ typedef struct imcheck_job
 	uint32		retries;		/* calls repeated, for any reason */
 	uint32		retries_by_reason[IMCHECK_RETRY_REASONS];
 	uint32		failed_calls;	/* batches given up (raise_on_error = false) */
+	bool		has_failed_random;	/* a call failed: the random of the last */
+	uint32		failed_random;
 	int64		rate_wait_us;	/* time spent waiting for the rate budget */
 } imcheck_job;
 

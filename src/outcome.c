@@ -31,6 +31,10 @@ typedef enum code_class
 #define CREDENTIAL_HINT "Check %s, \"imcheck.identifier\" and \"imcheck.sdkappid\"."
 #define ADMIN_HINT "Set \"imcheck.identifier\" to an App admin account of the app."
 #define APP_ID_HINT "Check \"imcheck.sdkappid\", and that \"imcheck.region\" is the app's region."
+#define REGION_HINT "The domain called is not in the app's data centre: set \"imcheck.region\" to the app's region, or \"imcheck.endpoint\" to its domain."
+#define USERSIG_THROTTLED_HINT "Too many UserSig checks failed: the service refuses this identifier for about a minute. Fix %s first, then wait a minute before calling again."
+#define REQUEST_DISABLED_HINT "The service has disabled this request for the app: check the app in the Tencent Cloud Chat console."
+#define TRIAL_VOLUME_HINT "The app's trial edition has used its calls for today: upgrade the app's edition in the Tencent Cloud Chat console, or call again tomorrow."
 #define ACCOUNT_LIMIT_HINT "The app has as many accounts as its plan allows: raise the limit in the Tencent Cloud Chat console, then import the rest."
 
 /*
@@ -62,7 +66,7 @@ static const struct
 	{70013, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{70014, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{70016, CLASS_CREDENTIAL, CREDENTIAL_HINT},
-	{70050, CLASS_CREDENTIAL, CREDENTIAL_HINT},
+	{70050, CLASS_CREDENTIAL, USERSIG_THROTTLED_HINT},	/* retrying now only prolongs it */
 	{70052, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{60004, CLASS_CREDENTIAL, CREDENTIAL_HINT},
 	{60005, CLASS_CREDENTIAL, CREDENTIAL_HINT},
@@ -74,6 +78,10 @@ static const struct
 	{60016, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* app disabled */
 	{60020, CLASS_APP, NULL, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},	/* plan expired */
 	{60021, CLASS_APP, NULL, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION}, /* IP refused */
+	{60025, CLASS_APP, REGION_HINT},	/* domain not in the app's data centre */
+	{60026, CLASS_APP, REGION_HINT},	/* SDKAppID not in the domain's data centre */
+	{60017, CLASS_APP, REQUEST_DISABLED_HINT, ERRCODE_EXTERNAL_ROUTINE_EXCEPTION},
+	{60028, CLASS_APP, TRIAL_VOLUME_HINT, ERRCODE_PROGRAM_LIMIT_EXCEEDED},	/* until tomorrow */
 	{70398, CLASS_APP, ACCOUNT_LIMIT_HINT, ERRCODE_PROGRAM_LIMIT_EXCEEDED},	/* no retry can help */
 	{60002, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* request not parsed */
 	{60003, CLASS_APP, NULL, ERRCODE_PROTOCOL_VIOLATION},	/* body not parsed */
@@ -207,9 +215,20 @@ fatal_hint(int32 code, const imcheck_config *cfg)
 		return "The UserSig has expired: replace \"imcheck.usersig\", or set \"imcheck.secret_key_file\" so that imcheck generates and renews UserSigs.";
 	if (row < 0 || api_codes[row].hint == NULL)
 		return NULL;
+	/* a credential's hint names where the credential comes from */
 	if (api_codes[row].class == CLASS_CREDENTIAL)
-		return psprintf(CREDENTIAL_HINT, cfg->credential_source);
+		return psprintf(api_codes[row].hint, cfg->credential_source);
 	return api_codes[row].hint;
+}
+
+/*
+ * The call's random, by which Tencent's support finds it: the one part of
+ * its URL that may be shown.
+ */
+static const char *
+random_note(const call_outcome *out)
+{
+	return out->has_random ? psprintf(" (random %u)", out->random) : "";
 }
 
 #define RAISE_ON_ERROR_HINT "Call %s with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."
@@ -233,7 +252,7 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 		ereport(ERROR,
 				(errcode(out->sqlstate),
 				 errmsg("could not call the IM API"),
-				 errdetail_internal("imcheck code %d: %s", out->code, out->info),
+				 errdetail_internal("imcheck code %d: %s%s", out->code, out->info, random_note(out)),
 				 strncasecmp(where, "http://", 7) == 0
 				 ? errhint("Check %s (calls go to %s), and that the server speaks plain HTTP.",
 						   cfg->base_url_setting, where)
@@ -243,7 +262,7 @@ outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg)
 	ereport(ERROR,
 			(errcode(out->sqlstate),
 			 errmsg("the IM API refused the %s call", cfg->api->name),
-			 errdetail_internal("ErrorCode %d: %s", out->code, out->info),
+			 errdetail_internal("ErrorCode %d: %s%s", out->code, out->info, random_note(out)),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }
@@ -284,8 +303,8 @@ outcome_raise_call_failed(const call_outcome *out, int attempts,
 							 "%s call failed after %d attempts",
 							 attempts, cfg->api->name, attempts),
 			 out->from_api
-			 ? errdetail_internal("ErrorCode %d: %s", out->code, out->info)
-			 : errdetail_internal("imcheck code %d: %s", out->code, out->info),
+			 ? errdetail_internal("ErrorCode %d: %s%s", out->code, out->info, random_note(out))
+			 : errdetail_internal("imcheck code %d: %s%s", out->code, out->info, random_note(out)),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
 }

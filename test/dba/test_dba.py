@@ -299,9 +299,11 @@ def check_failed_is_logged():
         imsim_config(faults={})
     time.sleep(0.3)
     log = log_since(offset)
-    ok = rc != 0 and sqlstate(err) == "38000" and re.search(
-        r"imcheck check of 2 UserIDs failed with SQLSTATE 38000 \(distinct: 2, calls: 1,", log)
-    report("logs: a failed check is logged with its SQLSTATE", bool(ok),
+    # with the failed call's random, as in the error's DETAIL
+    m = re.search(r"imcheck check of 2 UserIDs failed with SQLSTATE 38000 \(distinct: 2, calls: 1,"
+                  r".*\(random of the last failed call: (\d+)\)", log)
+    ok = rc != 0 and sqlstate(err) == "38000" and m and f"(random {m[1]})" in err
+    report("logs: a failed check is logged with its SQLSTATE and its failed call's random", bool(ok),
            "" if ok else f"{err} / log: {log[-400:]!r}")
 
 

@@ -33,7 +33,8 @@ to http://127.0.0.1:PORT/<mode>.  Modes:
 
 Status rule: a UserID whose last character is an odd digit is Imported,
 every other is NotImported.  GET /_stats answers {"requests": N,
-"stale_sent": N, "kept_closed": N, "refused_first": N, "resets": N};
+"stale_sent": N, "kept_closed": N, "refused_first": N, "resets": N,
+"last_random": the random parameter of the last API request};
 GET /_reset zeroes them and forgets which batches were refused.
 
 
@@ -147,6 +148,9 @@ class Handler(socketserver.BaseRequestHandler):
                 continue
             with LOCK:
                 STATS["requests"] += 1
+                q = target.partition("?")[2]
+                STATS["last_random"] = next((v for k, _, v in (p.partition("=") for p in q.split("&"))
+                                             if k == "random"), "")
             mode = target.lstrip("/").split("/", 1)[0].split("?", 1)[0]
             try:
                 ids = [i["UserID"] for i in json.loads(body)["CheckItem"]]

@@ -196,6 +196,12 @@ def check_http204_is_a_failed_call():
         expect(r.errors and r.errors[0][1] == "08P01" and
                r.errors[0][2] == "account_check call failed after 1 attempt",
                f"error {r.errors}")
+        # the DETAIL names the call by the random it was sent with, as
+        # Tencent's support finds calls
+        random = server_stats()["last_random"]
+        detail = next((d for d in r.details if d.startswith("DETAIL:")), "")
+        expect(random and detail == f"DETAIL:  imcheck code -204: HTTP status 204 (random {random})",
+               f"DETAIL {detail!r}, the server got random {random!r}")
     finally:
         s.close()
 

@@ -109,6 +109,16 @@ error_info_for(int32_t code)
 		case 70169:
 		case 70202:
 			return "Server timeout. Try again later.";
+		case 60017:
+			return "The request is disabled.";
+		case 60025:
+			return "The domain name does not match the data center of the SDKAppID.";
+		case 60026:
+			return "The SDKAppID does not match the data center of the domain name.";
+		case 60028:
+			return "The daily request volume of the trial edition has reached the limit.";
+		case 70050:
+			return "UserSig verification failed too many times. Try again later.";
 		case 70398:
 			return "The number of accounts exceeds the limit. Upgrade the app to create more accounts.";
 		case 70402:
