@@ -357,6 +357,16 @@ update_wait_set(void)
 		e->changed = false;
 		if (events == e->events && (e->pos >= 0 || events == 0))
 			continue;
+		if (!e->ours)
+		{
+			/*
+			 * A socket libcurl opened by itself (a resolver's) may be closed
+			 * and its number taken by another before the change is seen
+			 * here: only a new set is sure to be right about it.
+			 */
+			state.rebuild = true;
+			continue;
+		}
 		if (e->pos >= 0 && events != 0)
 			ModifyWaitEvent(state.wait_set, e->pos, events, NULL);
 		else if (e->pos < 0 && state.wait_set_used < state.wait_set_cap)
