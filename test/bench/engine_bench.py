@@ -142,6 +142,13 @@ $$;
 """
 
 
+def account_check_url(base):
+    """account_check's URL at imsim base, for a client of our own; the
+    random goes at the end."""
+    return (f"{base}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
+            f"&identifier=administrator&usersig={USERSIG}&contenttype=json&random=")
+
+
 def statement_cpu_us(statement, warmup, settings=(), endpoint=None):
     """The backend's CPU time for one statement, from /proc/self/schedstat
     (its first field: nanoseconds on a CPU), read by the backend itself."""
@@ -163,8 +170,7 @@ def backend_cpu():
           f"CREATE TABLE bench_cpu_ids AS SELECT unnest({ids_sql(calls * 100)}) AS id;",
           "VACUUM ANALYZE bench_cpu_ids;"])
     ids = "ARRAY(SELECT id FROM bench_cpu_ids)"
-    url = (f"{FAST}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
-           f"&identifier=administrator&usersig={USERSIG}&contenttype=json&random=")
+    url = account_check_url(FAST)
     psql(["CREATE EXTENSION IF NOT EXISTS plpython3u;", PLPYTHON_CLIENT])
     ours, theirs = [], []
     for _ in range(3):
@@ -233,8 +239,7 @@ def cpu_by_round_trip():
     figures = {}
     for rtt, url, peer_calls in ((0, FAST, 400), (100, LIMIT, 40), (1000, FAR[1000], 6)):
         ids = ids_sql(40_000, f"rtt{rtt}_")
-        api = (f"{url}/v4/im_open_login_svc/account_check?sdkappid=1400000001"
-               f"&identifier=administrator&usersig={USERSIG}&contenttype=json&random=")
+        api = account_check_url(url)
         ours, theirs, conns = [], [], []
         for _ in range(3):
             reset(url)
