@@ -209,33 +209,6 @@ ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_tick
 }
 
 void
-ratelimit_record_now(int log_index)
-{
-	bool		shared;
-	call_log   *log;
-	int64_t		now_us;
-
-	/*
-	 * No log yet means no call was paced (every rate limit 0): nothing to
-	 * record, and no allocation here, in a libcurl callback.
-	 */
-	if (shared_logs == NULL && local_logs == NULL)
-		return;
-	log = the_log(log_index, &shared);
-
-	if (shared)
-		SpinLockAcquire(&log->mutex);
-	/* times never decrease along the log (see ratelimit_refine) */
-	now_us = ratelimit_monotonic_us();
-	if (log->count > 0)
-		now_us = Max(now_us, log->starts[(log->count - 1) % RATELIMIT_MAX_RATE]);
-	log->starts[log->count % RATELIMIT_MAX_RATE] = now_us;
-	log->count++;
-	if (shared)
-		SpinLockRelease(&log->mutex);
-}
-
-void
 ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 {
 	call_log   *log;

@@ -65,12 +65,6 @@ extern int64_t ratelimit_try_acquire(int log, int rate, int64_t *start_us,
 extern bool ratelimit_refused(int log, int rate, ratelimit_ticket ticket);
 
 /*
- * Records a call of API log that starts now whatever the budget says (a
- * request libcurl is sending again): later calls wait for it.
- */
-extern void ratelimit_record_now(int log);
-
-/*
  * Moves a recorded call's time later, to when its request was really sent
  * (the engine calls it as the first byte goes out), if it is still in the
  * log.
