@@ -50,6 +50,8 @@ static struct
 	int			n_changed;
 	int			changed_cap;
 	bool		rebuild;		/* the wait set holds a closed socket */
+	bool		look_at_all_idle;	/* no wait watched the idle connections
+									 * since the last statement */
 	int64		timer_at_us;	/* when libcurl wants to be called; INT64_MAX: never */
 	WaitEventSet *wait_set;		/* latch, postmaster death, the sockets */
 	int			wait_set_cap;	/* events it can hold */
@@ -270,27 +272,46 @@ drop_idle(curl_socket_t fd, socket_entry *e)
 		state.rebuild = true;
 }
 
+/* Drops fd's idle connection if it has input waiting or is at end of file. */
+static bool
+drop_if_unsolicited(curl_socket_t fd, socket_entry *e)
+{
+	char		byte;
+	ssize_t		n;
+
+	if (!e->open || !e->was_used || e->in_use || e->dead)
+		return false;
+	e->newly_idle = false;
+	n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return false;
+	drop_idle(fd, e);			/* data, end of file, or an error */
+	return true;
+}
+
 int
 multi_drop_unsolicited(void)
 {
 	int			dropped = 0;
 
+	/*
+	 * Between statements nothing watched the idle connections: look at each
+	 * once (a statement's cost, not a call's); during one, only at those
+	 * that went idle since the last wait.
+	 */
+	if (state.look_at_all_idle)
+	{
+		state.look_at_all_idle = false;
+		for (int fd = 0; fd < state.by_fd_cap; fd++)
+			dropped += drop_if_unsolicited(fd, &state.by_fd[fd]);
+		return dropped;
+	}
 	for (int i = 0; i < state.n_changed; i++)
 	{
 		curl_socket_t fd = state.changed[i];
-		socket_entry *e = &state.by_fd[fd];
-		char		byte;
-		ssize_t		n;
 
-		if (!e->open || !e->newly_idle || e->in_use || e->dead)
-			continue;
-		e->newly_idle = false;
-		n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
-		{
-			drop_idle(fd, e);	/* data, end of file, or an error */
-			dropped++;
-		}
+		if (state.by_fd[fd].newly_idle)
+			dropped += drop_if_unsolicited(fd, &state.by_fd[fd]);
 	}
 	return dropped;
 }
@@ -301,7 +322,9 @@ rebuild_wait_set(void)
 {
 	int			need = state.n_open + 2;
 
-	multi_end_waits();
+	if (state.wait_set != NULL)
+		FreeWaitEventSet(state.wait_set);
+	state.wait_set = NULL;
 	for (int fd = 0; fd < state.by_fd_cap; fd++)
 		if (state.by_fd[fd].open && !state.by_fd[fd].ours)
 			need++;
@@ -449,4 +472,5 @@ multi_end_waits(void)
 		state.wait_set = NULL;
 	}
 	state.rebuild = true;
+	state.look_at_all_idle = true;
 }

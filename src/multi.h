@@ -21,8 +21,9 @@
  * makes it readable, and it is then drained and shut down.  libcurl checks
  * that a cached connection is not closed before it reuses it, but (libcurl
  * 7.88) not that nothing is waiting on it, which would be read as the next
- * call's answer.  A connection that went idle since the last wait is looked
- * at before calls start (multi_drop_unsolicited).  An unsolicited answer
+ * call's answer.  A connection that went idle since the last wait, and at
+ * a statement's start every idle one, is looked at before calls start
+ * (multi_drop_unsolicited).  An unsolicited answer
  * that comes after a call was sent on the connection remains possible: no
  * HTTP/1.1 client can tell it apart.
  */
@@ -43,9 +44,10 @@ extern curl_socket_t multi_open_socket(void *clientp, curlsocktype purpose,
 extern int	multi_close_socket(void *clientp, curl_socket_t fd);
 
 /*
- * Drains and shuts down every connection that went idle since the last
- * wait and has input waiting (or is at end of file), so that no call is
- * sent on it.  Returns how many.  Never raises.
+ * Drains and shuts down every idle connection that has input waiting (or
+ * is at end of file), so that no call is sent on it: at a statement's first
+ * look each idle connection, then those that went idle since the last wait
+ * (the wait watches the others).  Returns how many.  Never raises.
  */
 extern int	multi_drop_unsolicited(void);
 
