@@ -142,6 +142,16 @@ $$;
 """
 
 
+def imcheck_cpu_us(ids, url, rate_limit):
+    """The backend CPU of one im_account_check statement over ids against
+    imsim url (its statistics reset first), and imsim's statistics after."""
+    reset(url)
+    us = statement_cpu_us(f"SELECT count(*) FROM im_account_check({ids});",
+                          "SELECT count(*) FROM im_account_check(ARRAY['warm']);",
+                          [f"imcheck.rate_limit = {rate_limit}"], endpoint=url)
+    return us, imsim(url, "/_imsim/stats")
+
+
 def account_check_url(base):
     """account_check's URL at imsim base, for a client of our own; the
     random goes at the end."""
@@ -174,11 +184,7 @@ def backend_cpu():
     psql(["CREATE EXTENSION IF NOT EXISTS plpython3u;", PLPYTHON_CLIENT])
     ours, theirs = [], []
     for _ in range(3):
-        reset(FAST)
-        us = statement_cpu_us(f"SELECT count(*) FROM im_account_check({ids});",
-                              "SELECT count(*) FROM im_account_check(ARRAY['warm']);",
-                              ["imcheck.rate_limit = 0"], endpoint=FAST)
-        s = imsim(FAST, "/_imsim/stats")
+        us, s = imcheck_cpu_us(ids, FAST, 0)
         assert s["calls_by_code"] == {"0": calls + 1}, s   # and the warm-up
         ours.append(us / calls)
         reset(FAST)
@@ -242,11 +248,7 @@ def cpu_by_round_trip():
         api = account_check_url(url)
         ours, theirs, conns = [], [], []
         for _ in range(3):
-            reset(url)
-            us = statement_cpu_us(f"SELECT count(*) FROM im_account_check({ids});",
-                                  "SELECT count(*) FROM im_account_check(ARRAY['warm']);",
-                                  ["imcheck.rate_limit = 100"], endpoint=url)
-            st = imsim(url, "/_imsim/stats")
+            us, st = imcheck_cpu_us(ids, url, 100)
             assert st["calls_by_code"].get("0", 0) >= 401, st
             ours.append(us / (st["calls"] - 1))
             conns.append(st["connections"])
