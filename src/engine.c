@@ -154,7 +154,7 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 
 	imcheck_stats_call_finished(n_ids, connects);
 	imcheck_stats_call_failed(out->code);
-	job->has_failed_random = out->has_random;
+	job->has_failed_random = true;
 	job->failed_random = out->random;
 	if (job->raise_on_error)
 		outcome_raise_call_failed(out, attempts, rs->cfg,
@@ -199,7 +199,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	int			endpoint = call->endpoint;
 	int			failovers = call->failovers;
 	bool		was_fresh = call->fresh_connection;
-	uint32		random = call->random;
+	uint32		call_random = call->random;
 	ratelimit_ticket ticket = call->ticket;
 	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
@@ -207,8 +207,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
-	out.has_random = true;
-	out.random = random;
+	out.random = call_random;
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
 		rs->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
 
@@ -248,7 +247,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 			imcheck_stats_call_finished(0, res.connects);
 			imcheck_stats_call_failed(out.code);
 			job->has_failed_random = true;
-			job->failed_random = random;
+			job->failed_random = out.random;
 			outcome_raise_fatal(&out, rs->cfg);
 		case VERDICT_CALL_FAILED:
 			fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);

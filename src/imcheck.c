@@ -155,7 +155,7 @@ log_statement(const imcheck_api *api, int nitems, const imcheck_job *job, int er
 	instr_time	elapsed;
 	double		ms;
 	/* Tencent's support traces a failed call by its random */
-	const char *random = job->has_failed_random
+	const char *random_text = job->has_failed_random
 		? psprintf(" (random of the last failed call: %u)", job->failed_random) : "";
 
 	INSTR_TIME_SET_CURRENT(elapsed);
@@ -166,28 +166,28 @@ log_statement(const imcheck_api *api, int nitems, const imcheck_job *job, int er
 				(errmsg_plural("imcheck check of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
 							   "imcheck check of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
 							   nitems, nitems, unpack_sql_state(error),
-							   job->n, job->calls, job->retries, job->failed_calls, ms, random),
+							   job->n, job->calls, job->retries, job->failed_calls, ms, random_text),
 				 errhidestmt(true)));
 	else if (error != 0)
 		ereport(imcheck_log_level,
 				(errmsg_plural("imcheck %s of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
 							   "imcheck %s of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
 							   nitems, api->name, nitems, unpack_sql_state(error),
-							   job->n, job->calls, job->retries, job->failed_calls, ms, random),
+							   job->n, job->calls, job->retries, job->failed_calls, ms, random_text),
 				 errhidestmt(true)));
 	else if (api->id == IMCHECK_API_ACCOUNT_CHECK)
 		ereport(imcheck_log_level,
 				(errmsg_plural("imcheck checked %d UserID (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
 							   "imcheck checked %d UserIDs (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
 							   nitems, nitems, job->n, job->calls, job->retries,
-							   job->failed_calls, ms, random),
+							   job->failed_calls, ms, random_text),
 				 errhidestmt(true)));
 	else
 		ereport(imcheck_log_level,
 				(errmsg_plural("imcheck %s of %d UserID done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
 							   "imcheck %s of %d UserIDs done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
 							   nitems, api->name, nitems, job->n, job->calls, job->retries,
-							   job->failed_calls, ms, random),
+							   job->failed_calls, ms, random_text),
 				 errhidestmt(true)));
 }
 

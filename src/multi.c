@@ -27,7 +27,6 @@ typedef struct socket_entry
 	bool		was_used;		/* ... has done so: idle now means in the cache */
 	bool		dead;			/* drained and shut down here */
 	bool		changed;		/* in state.changed */
-	bool		newly_idle;		/* went idle since multi_drop_unsolicited looked */
 	int			curl_what;		/* CURL_POLL_IN/OUT/INOUT while in_use */
 	int			pos;			/* its event in the wait set, or -1 */
 	uint32		events;			/* what that event waits for */
@@ -169,7 +168,6 @@ watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 			return 0;
 		}
 		e->in_use = false;
-		e->newly_idle = true;
 	}
 	else
 	{
@@ -180,7 +178,6 @@ watch_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 			e->pos = -1;
 		}
 		e->in_use = e->was_used = true;
-		e->newly_idle = false;
 		e->curl_what = what;
 	}
 	return mark_changed(fd, e) ? 0 : -1;
@@ -281,7 +278,6 @@ drop_if_unsolicited(curl_socket_t fd, socket_entry *e)
 
 	if (!e->open || !e->was_used || e->in_use || e->dead)
 		return false;
-	e->newly_idle = false;
 	n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return false;
@@ -306,12 +302,12 @@ multi_drop_unsolicited(void)
 			dropped += drop_if_unsolicited(fd, &state.by_fd[fd]);
 		return dropped;
 	}
+	/* an idle one among the changed went idle since the last wait */
 	for (int i = 0; i < state.n_changed; i++)
 	{
 		curl_socket_t fd = state.changed[i];
 
-		if (state.by_fd[fd].newly_idle)
-			dropped += drop_if_unsolicited(fd, &state.by_fd[fd]);
+		dropped += drop_if_unsolicited(fd, &state.by_fd[fd]);
 	}
 	return dropped;
 }

@@ -228,7 +228,7 @@ fatal_hint(int32 code, const imcheck_config *cfg)
 static const char *
 random_note(const call_outcome *out)
 {
-	return out->has_random ? psprintf(" (random %u)", out->random) : "";
+	return psprintf(" (random %u)", out->random);
 }
 
 #define RAISE_ON_ERROR_HINT "Call %s with raise_on_error => false to get the other results and this call's UserIDs as rows with its error."

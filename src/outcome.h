@@ -68,8 +68,7 @@ typedef struct call_outcome
 	bool		stale_connection;	/* sent on a kept connection that broke
 									 * before any answer: a new one may do */
 	const char *base_url;		/* where the call went, for hints */
-	bool		has_random;		/* a call went out with ... */
-	uint32		random;			/* ... this random, which support traces it by */
+	uint32		random;			/* the call's, which support traces it by */
 } call_outcome;
 
 /* A call the API answered with ActionStatus FAIL (info: safe to show). */
