@@ -7,13 +7,13 @@ MODULE_big = imcheck
 OBJS = src/imcheck.o src/input.o src/settings.o src/endpoints.o src/failover.o src/multi.o \
        src/credentials.o src/redact.o src/engine.o src/job.o src/pacing.o src/call.o \
        src/outcome.o src/account_check.o src/account_import.o src/online_status.o \
-       src/ratelimit.o src/shmem.o src/stats.o src/usersig.o \
+       src/ratelimit.o src/shmem.o src/stats.o src/table_check.o src/table_target.o src/usersig.o \
        src/protocol.o src/protocol_import.o src/protocol_online.o src/jsonscan.o
 EXTENSION = imcheck
-DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql sql/imcheck--1.1--1.2.sql sql/imcheck--1.2--1.3.sql
+DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql sql/imcheck--1.1--1.2.sql sql/imcheck--1.2--1.3.sql sql/imcheck--1.3--1.4.sql
 PGFILEDESC = "imcheck - Tencent Cloud Chat account_check, multiaccount_import and query_online_status from SQL"
 
-REGRESS = setup basic errors cancel tls privileges operations apis
+REGRESS = setup basic errors cancel tls privileges operations apis table
 REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib

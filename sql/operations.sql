@@ -27,6 +27,13 @@ SELECT count(*) FROM upgrade_walk.im_account_import(ARRAY['v4']);
 SELECT count(*) FROM upgrade_walk.im_query_online_status(ARRAY['v4', 'v5']);
 SELECT api, name, value > 0 AS counted FROM upgrade_walk.imcheck_stats WHERE name IN ('checks', 'calls') ORDER BY api, name;
 SELECT count(*) FROM upgrade_walk.imcheck_progress;
+ALTER EXTENSION imcheck UPDATE TO '1.4';
+SELECT extversion FROM pg_extension WHERE extname = 'imcheck';
+-- the procedure finds its runs table in the extension's schema
+CREATE TABLE walk_users AS SELECT 'w' || g AS id FROM generate_series(1, 3) g;
+CALL upgrade_walk.im_account_check_table('walk_users', 'id', 'walk_status');
+SELECT target, state, ids_done FROM upgrade_walk.imcheck_table_runs;
+DROP TABLE walk_users, walk_status;
 -- what the walk made is what CREATE EXTENSION makes: the functions' privileges
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace

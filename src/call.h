@@ -38,6 +38,7 @@
 typedef struct imcheck_call
 {
 	/* what the engine asks */
+	imcheck_job *job;			/* the batch's job */
 	uint32		batch;
 	int			slot;			/* its place in the engine's calls in flight */
 	int			attempt;		/* 0 for the first try */

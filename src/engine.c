@@ -46,6 +46,7 @@ StaticAssertDecl(RATELIMIT_LOGS == IMCHECK_APIS, "a rate log per API");
 /* A batch waiting out its backoff before it is sent again. */
 typedef struct pending_retry
 {
+	imcheck_job *job;
 	uint32		batch;
 	int			attempt;
 	int			failovers;		/* base URLs this attempt could not reach */
@@ -53,14 +54,14 @@ typedef struct pending_retry
 	int64		not_before_us;
 } pending_retry;
 
-/* The state of one run of imcheck_run_job. */
+/* The state of one run of imcheck_run_feed. */
 typedef struct run_state
 {
 	imcheck_config *cfg;
-	imcheck_job *job;
-	uint32		n_batches;
-	uint32		next_fresh;		/* next batch never tried */
-	uint32		batches_done;
+	const imcheck_feed *feed;
+	imcheck_job *sending;		/* the job whose fresh batches go next */
+	bool		feed_ended;		/* the feed has no more jobs */
+	int			jobs_open;		/* jobs taken from the feed and not done */
 	imcheck_call **calls;		/* the calls in flight: max_in_flight slots */
 	int			in_flight;
 	pending_retry *retries;		/* fresh batches go on while earlier ones wait
@@ -71,8 +72,12 @@ typedef struct run_state
 	int			max_in_flight;	/* the calls array's size */
 	int			usersig_generation;
 	int			usersig_renewals;
-	uint8	   *answered_once;	/* per batch: an attempt got past connecting */
+	int64		rate_wait_us;	/* time spent waiting for the rate budget */
+	MemoryContext memory;		/* the caller's: the run's own allocations */
 } run_state;
+
+/* identifies the settings the connections were made for */
+static uint32 last_fingerprint = 0;
 
 void
 imcheck_engine_reset(void)
@@ -80,6 +85,21 @@ imcheck_engine_reset(void)
 	multi_reset();
 	failover_reset();
 	pacing_forget_round_trip();	/* another endpoint: another round trip */
+}
+
+void
+imcheck_engine_config(imcheck_config *cfg, const imcheck_api *api)
+{
+	imcheck_resolve_config(cfg, api);
+
+	/*
+	 * After a reload that changed the credential or where calls go, drop
+	 * the connections made for the old one (the UserSig cache notices by
+	 * itself).
+	 */
+	if (last_fingerprint != 0 && cfg->fingerprint != last_fingerprint)
+		imcheck_engine_reset();
+	last_fingerprint = cfg->fingerprint;
 }
 
 /* How long the oldest call in flight has been out, or 0. */
@@ -99,11 +119,21 @@ first_of_batch(const run_state *rs, uint32 batch)
 	return batch * (uint32) rs->cfg->batch_size;
 }
 
+/* Counts one more of job's batches done; hands the job back when it is all done. */
+static void
+batch_done(run_state *rs, imcheck_job *job)
+{
+	if (++job->batches_done < job->n_batches)
+		return;
+	rs->jobs_open--;
+	rs->feed->job_done(rs->feed->arg, job);
+}
+
 /* What a finished call means; stores its results when it succeeded. */
 static call_outcome
 judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 {
-	call_outcome out = call_read_answer(rs->cfg, rs->job, first_of_batch(rs, call->batch),
+	call_outcome out = call_read_answer(rs->cfg, call->job, first_of_batch(rs, call->batch),
 										call, res);
 
 	/*
@@ -118,7 +148,11 @@ judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 	{
 		if (call->usersig_generation == rs->usersig_generation)
 		{
+			/* the config outlives the job whose memory is current */
+			MemoryContext job_memory = MemoryContextSwitchTo(rs->memory);
+
 			imcheck_renew_usersig(rs->cfg);
+			MemoryContextSwitchTo(job_memory);
 			rs->usersig_generation++;
 			rs->usersig_renewals++;
 		}
@@ -146,10 +180,9 @@ forget_call(run_state *rs, imcheck_call *call)
  * false) gives its IDs the call's code.
  */
 static void
-fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
+fail_batch(run_state *rs, imcheck_job *job, uint32 batch, uint32 n_ids, int attempts,
 		   const call_outcome *out, long connects)
 {
-	imcheck_job *job = rs->job;
 	uint32		first = first_of_batch(rs, batch);
 
 	imcheck_stats_call_finished(n_ids, connects);
@@ -158,11 +191,11 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
 	job->failed_random = out->random;
 	if (job->raise_on_error)
 		outcome_raise_call_failed(out, attempts, rs->cfg,
-								  !(rs->answered_once[batch / 8] & (1 << (batch % 8))),
-								  rs->batches_done > job->failed_calls);
+								  !(job->answered_once[batch / 8] & (1 << (batch % 8))),
+								  job->batches_done > job->failed_calls);
 	job_fail_ids(job, first, n_ids, out);
 	job->failed_calls++;
-	rs->batches_done++;
+	batch_done(rs, job);
 }
 
 /*
@@ -171,7 +204,7 @@ fail_batch(run_state *rs, uint32 batch, uint32 n_ids, int attempts,
  * sooner than not_before_us.
  */
 static void
-queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
+queue_retry(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failovers,
 			bool fresh_connection, int64 not_before_us)
 {
 	if (rs->n_retries == rs->retries_cap)
@@ -179,6 +212,7 @@ queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
 		rs->retries_cap *= 2;
 		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
 	}
+	rs->retries[rs->n_retries].job = job;
 	rs->retries[rs->n_retries].batch = batch;
 	rs->retries[rs->n_retries].attempt = attempt;
 	rs->retries[rs->n_retries].failovers = failovers;
@@ -189,7 +223,7 @@ queue_retry(run_state *rs, uint32 batch, int attempt, int failovers,
 
 /* Ends a call whose transfer is over (rc: libcurl's code) and acts on it. */
 static void
-finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
+finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 {
 	call_result res = call_result_of(call, rc, rs->cfg);
 	call_outcome out = judge_call(rs, call, &res);
@@ -203,13 +237,13 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	ratelimit_ticket ticket = call->ticket;
 	int64		took_us = monotonic_us() - call->started_us;
 	bool		free_retry;
-	imcheck_job *job = rs->job;
+	imcheck_job *job = call->job;
 
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
 	out.random = call_random;
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
-		rs->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
+		job->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
 
 	/*
 	 * Sent on a kept connection that broke before any answer: the pool's
@@ -222,7 +256,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	{
 		imcheck_stats_call_finished(0, res.connects);
 		imcheck_stats_stale_connection();
-		queue_retry(rs, batch, attempt, failovers, true, monotonic_us());
+		queue_retry(rs, job, batch, attempt, failovers, true, monotonic_us());
 		return;
 	}
 
@@ -231,7 +265,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	{
 		failover_unreachable(rs->cfg, endpoint, &out);
 		imcheck_stats_call_finished(0, res.connects);
-		queue_retry(rs, batch, attempt, failovers + 1, false, monotonic_us());
+		queue_retry(rs, job, batch, attempt, failovers + 1, false, monotonic_us());
 		return;
 	}
 	if (out.unreachable)		/* at none of them: say why for each */
@@ -240,8 +274,8 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	{
 		case VERDICT_DONE:
 			imcheck_stats_call_finished(n_ids, res.connects);
-			rs->batches_done++;
 			pacing_answered(took_us);
+			batch_done(rs, job);
 			return;
 		case VERDICT_FATAL:
 			imcheck_stats_call_finished(0, res.connects);
@@ -250,7 +284,7 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 			job->failed_random = out.random;
 			outcome_raise_fatal(&out, rs->cfg);
 		case VERDICT_CALL_FAILED:
-			fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);
+			fail_batch(rs, job, batch, n_ids, attempt + 1, &out, res.connects);
 			return;
 		case VERDICT_TRANSIENT:
 			break;
@@ -263,15 +297,27 @@ finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 	free_retry = out.reason == RETRY_USERSIG_RENEWED;
 	if (!free_retry && attempt >= rs->cfg->max_retries)
 	{
-		fail_batch(rs, batch, n_ids, attempt + 1, &out, res.connects);
+		fail_batch(rs, job, batch, n_ids, attempt + 1, &out, res.connects);
 		return;
 	}
 	imcheck_stats_call_finished(0, res.connects);
 	imcheck_stats_retry(out.reason);
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
-	queue_retry(rs, batch, free_retry ? attempt : attempt + 1, 0, false,
+	queue_retry(rs, job, batch, free_retry ? attempt : attempt + 1, 0, false,
 				monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
+}
+
+/* finish_call_of_job, with what it stores allocated in the job's memory */
+static void
+finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
+{
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (call->job->mcxt != NULL)
+		MemoryContextSwitchTo(call->job->mcxt);
+	finish_call_of_job(rs, call, rc);
+	MemoryContextSwitchTo(caller);
 }
 
 /* Ends every call whose transfer libcurl has finished. */
@@ -294,12 +340,52 @@ collect_finished(run_state *rs)
 }
 
 /*
+ * Makes the job whose fresh batches go next one that has some, asking the
+ * feed for the next job when the last is all sent; false when the feed has
+ * no more.  The feed is asked only when a call could start: a feed that
+ * reads its jobs from a table reads each only when it is needed.
+ */
+static bool
+next_job_to_send(run_state *rs)
+{
+	while (rs->sending == NULL || rs->sending->next_fresh == rs->sending->n_batches)
+	{
+		imcheck_job *job;
+
+		if (rs->feed_ended)
+			return false;
+		rs->sending = NULL;
+		job = rs->feed->next_job(rs->feed->arg);
+		if (job == NULL)
+		{
+			rs->feed_ended = true;
+			return false;
+		}
+		job->n_batches = (job->n + (uint32) rs->cfg->batch_size - 1) / (uint32) rs->cfg->batch_size;
+		job->next_fresh = 0;
+		job->batches_done = 0;
+		job->answered_once = MemoryContextAllocZero(job->mcxt ? job->mcxt : CurrentMemoryContext,
+													(job->n_batches + 7) / 8);
+		imcheck_stats_check_grew(job->n);
+		rs->jobs_open++;
+		if (job->n_batches == 0)
+		{
+			rs->jobs_open--;
+			rs->feed->job_done(rs->feed->arg, job);
+			continue;
+		}
+		rs->sending = job;
+	}
+	return true;
+}
+
+/*
  * Picks the next batch to send: a retry whose backoff is over first, else a
  * fresh batch.  Returns false when none is ready; *ready_at then says when
  * the earliest retry will be (INT64_MAX if none).
  */
 static bool
-next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
+next_batch(run_state *rs, int64 now, imcheck_job **job, uint32 *batch, int *attempt,
 		   int *failovers, bool *fresh_connection, int *retry_index, int64 *ready_at)
 {
 	int			best = -1;
@@ -317,6 +403,7 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 	}
 	if (best >= 0)
 	{
+		*job = rs->retries[best].job;
 		*batch = rs->retries[best].batch;
 		*attempt = rs->retries[best].attempt;
 		*failovers = rs->retries[best].failovers;
@@ -324,9 +411,10 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 		*retry_index = best;
 		return true;
 	}
-	if (rs->next_fresh < rs->n_batches)
+	if (next_job_to_send(rs))
 	{
-		*batch = rs->next_fresh;
+		*job = rs->sending;
+		*batch = rs->sending->next_fresh;
 		*attempt = 0;
 		*failovers = 0;
 		*fresh_connection = false;
@@ -338,10 +426,9 @@ next_batch(run_state *rs, int64 now, uint32 *batch, int *attempt,
 
 /* Starts a call for batch, recorded in the rate log as ticket. */
 static void
-start_call(run_state *rs, uint32 batch, int attempt, int failovers,
+start_call(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failovers,
 		   bool fresh_connection, ratelimit_ticket ticket)
 {
-	imcheck_job *job = rs->job;
 	uint32		first = first_of_batch(rs, batch);
 	uint32		count = Min((uint32) rs->cfg->batch_size, job->n - first);
 	imcheck_call *call = palloc0(sizeof(imcheck_call));
@@ -352,6 +439,7 @@ start_call(run_state *rs, uint32 batch, int attempt, int failovers,
 	for (uint32 i = 0; i < count; i++)
 		call->ids[i] = job_id(job, first + i, &call->id_lens[i]);
 	call->n_ids = count;
+	call->job = job;
 	call->batch = batch;
 	call->attempt = attempt;
 	call->endpoint = failover_current();
@@ -388,6 +476,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	*rate_blocked = false;
 	while (rs->in_flight < limit)
 	{
+		imcheck_job *job;
 		uint32		batch;
 		int			attempt;
 		int			failovers;
@@ -398,7 +487,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		int64_t		started;
 		ratelimit_ticket ticket;
 
-		if (!next_batch(rs, now, &batch, &attempt, &failovers, &fresh_connection,
+		if (!next_batch(rs, now, &job, &batch, &attempt, &failovers, &fresh_connection,
 						&retry_index, &ready_at))
 		{
 			wake_at = Min(wake_at, ready_at);
@@ -414,7 +503,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		if (retry_index >= 0)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
-			rs->next_fresh++;
+			job->next_fresh++;
 		/*
 		 * No idle connection with a stale answer waiting may carry a call.
 		 * Connections only go idle inside libcurl, so one look serves every
@@ -425,7 +514,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			multi_drop_unsolicited();
 			idle_checked = true;
 		}
-		start_call(rs, batch, attempt, failovers, fresh_connection, ticket);
+		start_call(rs, job, batch, attempt, failovers, fresh_connection, ticket);
 	}
 	return wake_at;
 }
@@ -444,12 +533,10 @@ abandon_calls(run_state *rs)
 }
 
 void
-imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
+imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 {
 	run_state	rs = {0};
 
-	if (job->n == 0)
-		return;
 	failover_statement_starts(cfg);
 	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
@@ -457,17 +544,16 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 					  (long) (rs.max_in_flight + SPARE_CONNECTIONS));
 
 	rs.cfg = cfg;
-	rs.job = job;
-	rs.n_batches = (job->n + (uint32) cfg->batch_size - 1) / (uint32) cfg->batch_size;
+	rs.feed = feed;
+	rs.memory = CurrentMemoryContext;
 	rs.calls = palloc0(sizeof(imcheck_call *) * rs.max_in_flight);
 	rs.retries_cap = 32;
 	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
-	rs.answered_once = palloc0((rs.n_batches + 7) / 8);
 
-	imcheck_stats_check_started(cfg->api->id, job->n);
+	imcheck_stats_check_started(cfg->api->id, 0);
 	PG_TRY();
 	{
-		while (rs.batches_done < rs.n_batches)
+		for (;;)
 		{
 			int64		now;
 			int64		wake_at;
@@ -476,22 +562,58 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 			CHECK_FOR_INTERRUPTS();
 			now = monotonic_us();
 			wake_at = start_calls(&rs, now, &rate_blocked);
+			if (rs.feed_ended && rs.jobs_open == 0)
+				break;
 			multi_wait(wake_at, now,
 					   imcheck_wait_event(rs.in_flight > 0 ? IMCHECK_WAIT_CALL
 										  : IMCHECK_WAIT_RATE_BUDGET));
 			collect_finished(&rs);
 			if (rate_blocked)
-				job->rate_wait_us += monotonic_us() - now;
+				rs.rate_wait_us += monotonic_us() - now;
 		}
 	}
 	PG_FINALLY();
 	{
 		abandon_calls(&rs);
 		imcheck_stats_check_ended();
-		imcheck_stats_rate_wait(job->rate_wait_us);
+		imcheck_stats_rate_wait(rs.rate_wait_us);
 	}
 	PG_END_TRY();
 
 	pfree(rs.calls);
 	pfree(rs.retries);
+}
+
+/* The feed of imcheck_run_job: its one job. */
+typedef struct one_job
+{
+	imcheck_job *job;
+	bool		given;
+} one_job;
+
+static imcheck_job *
+one_job_next(void *arg)
+{
+	one_job    *one = arg;
+
+	if (one->given)
+		return NULL;
+	one->given = true;
+	return one->job;
+}
+
+static void
+one_job_done(void *arg, imcheck_job *job)
+{
+}
+
+void
+imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
+{
+	one_job		one = {job, false};
+	imcheck_feed feed = {one_job_next, one_job_done, &one};
+
+	if (job->n == 0)
+		return;
+	imcheck_run_feed(cfg, &feed);
 }

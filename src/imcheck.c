@@ -37,7 +37,7 @@ PG_FUNCTION_INFO_V1(im_account_check_support);
 PG_FUNCTION_INFO_V1(imcheck_version);
 
 /* the library's version, next to the extension's SQL version */
-#define IMCHECK_LIBRARY_VERSION "1.3"
+#define IMCHECK_LIBRARY_VERSION "1.4"
 
 /* from 18 on, pg_get_loaded_modules() shows the name and version */
 #ifdef PG_MODULE_MAGIC_EXT
@@ -47,9 +47,6 @@ PG_MODULE_MAGIC;
 #endif
 
 bool		imcheck_preloaded = false;
-
-/* identifies the settings the connections were made for */
-static uint32 last_fingerprint = 0;
 
 void		_PG_init(void);
 
@@ -202,16 +199,7 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	imcheck_config cfg;
 	instr_time	started;
 
-	imcheck_resolve_config(&cfg, api);
-
-	/*
-	 * After a reload that changed the credential or where calls go, drop
-	 * the connections made for the old one (the UserSig cache notices by
-	 * itself).
-	 */
-	if (last_fingerprint != 0 && cfg.fingerprint != last_fingerprint)
-		imcheck_engine_reset();
-	last_fingerprint = cfg.fingerprint;
+	imcheck_engine_config(&cfg, api);
 
 	job->status = palloc0(sizeof(uint8) * job->n);
 

@@ -47,7 +47,19 @@ typedef struct imcheck_job
 	uint32		failed_calls;	/* batches given up (raise_on_error = false) */
 	bool		has_failed_random;	/* a call failed: the random of the last */
 	uint32		failed_random;
-	int64		rate_wait_us;	/* time spent waiting for the rate budget */
+
+	/*
+	 * Where the results are allocated: NULL for the memory context current
+	 * when the engine was called (a feed's jobs each have their own, freed
+	 * when the job is done).
+	 */
+	MemoryContext mcxt;
+
+	/* the engine's own: its way through the job's batches (engine.c) */
+	uint32		n_batches;
+	uint32		next_fresh;		/* next batch never tried */
+	uint32		batches_done;
+	uint8	   *answered_once;	/* per batch: an attempt got past connecting */
 } imcheck_job;
 
 /* The bytes of distinct UserID d. */

@@ -194,6 +194,14 @@ imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids)
 }
 
 void
+imcheck_stats_check_grew(uint32 n_ids)
+{
+	pg_atomic_fetch_add_u64(COUNTER(the_stats(), COUNTER_USER_IDS), n_ids);
+	if (my_progress != NULL)
+		my_progress->ids_total += n_ids;
+}
+
+void
 imcheck_stats_check_ended(void)
 {
 	if (my_progress != NULL)

@@ -26,6 +26,8 @@ extern void imcheck_stats_shmem_attach(void *place, int n_slots, bool initialize
 
 /* A check starts / ends (also on error): the progress slot of this backend. */
 extern void imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids);
+/* the check has n_ids more UserIDs (a table's, as they are read) */
+extern void imcheck_stats_check_grew(uint32 n_ids);
 extern void imcheck_stats_check_ended(void);
 
 extern void imcheck_stats_call_started(void);
