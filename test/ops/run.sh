@@ -181,7 +181,9 @@ CREATE DATABASE app_down OWNER $u;
 ALTER DATABASE app_down SET imcheck.endpoint = '$URL_down';" >/dev/null || return 1
 	for db in app app_down; do
 		q "$c" "$db" "CREATE EXTENSION imcheck;
-GRANT EXECUTE ON FUNCTION im_account_check(text[], boolean) TO reconciler;" >/dev/null || return 1
+GRANT EXECUTE ON FUNCTION im_account_check(text[], boolean) TO reconciler;
+GRANT EXECUTE ON PROCEDURE im_account_check_table(text, text, text, interval, integer)
+   TO reconciler;" >/dev/null || return 1
 		users_sql "$c-$db-" | qf "$c" "$db" - -U "$u" >/dev/null || return 1
 		qf "$c" "$db" "$work/recon_table.sql" -U "$u" >/dev/null || return 1
 	done
@@ -192,7 +194,7 @@ GRANT EXECUTE ON FUNCTION cron.schedule_in_database(text, text, text, text, text
    TO reconciler;" >/dev/null || return 1
 	# stale answers for a fifth of the users, to be overwritten by the job
 	q "$c" app "INSERT INTO im_account_status
-  SELECT id, 70500, 'Stale', '2000-01-01' FROM users WHERE random() < 0.2" -U "$u" >/dev/null || return 1
+  SELECT id, 70500, 'Stale', 'stale', '2000-01-01' FROM users WHERE random() < 0.2" -U "$u" >/dev/null || return 1
 	# yesterday's answers for the failing job's table, from the imsim about to die
 	qf "$c" app_down "$work/recon_command.sql" -U "$u" >/dev/null || return 1
 	SUM_BEFORE[$c]=$(q "$c" app_down "$status_sum") || return 1
@@ -356,7 +358,7 @@ for c in bgw libpq; do
 	# 1. the job succeeded, as the right user, and the table is imsim's answers
 	st=$(run imcheck-nightly "status || ' / ' || coalesce(return_message, '')")
 	check "reconciliation job ($mode): succeeded in cron.job_run_details" \
-		"got '${st:-no run}'" [ "$st" = "succeeded / INSERT 0 $NUSERS" ]
+		"got '${st:-no run}'" [ "$st" = "succeeded / CALL" ]
 	ju=$(run imcheck-nightly "d.username")
 	check "reconciliation job ($mode): ran as $u" "ran as '$ju'" [ "$ju" = "$u" ]
 	diff=$(q "$c" app "
@@ -367,15 +369,22 @@ SELECT count(*) FROM ($expect_sql) e FULL JOIN im_account_status s USING (user_i
 	nrows=$(q "$c" app "SELECT count(*) FROM im_account_status")
 	check "reconciliation job ($mode): status table matches imsim for all $NUSERS users" \
 		"$diff rows differ ($nrows rows)" [ "$diff" = 0 -a "$nrows" = "$NUSERS" ]
-	# checked_at: one time for all rows, the job's own, stale rows overwritten
+	# checked_at: every row's in the job's run, stale rows overwritten.  The
+	# run's end is the procedure's own record: with background workers,
+	# pg_cron 1.4 may record an end_time from before the job ended (it reads
+	# the clock, then waits for the worker's last message).
 	tm=$(q "$c" app "
-SELECT count(DISTINCT s.checked_at) || ' ' ||
-       bool_and(s.checked_at BETWEEN d.start_time - interval '1 s' AND d.end_time)
+SELECT count(*) FILTER (WHERE s.result_info = 'stale') || ' ' ||
+       bool_and(s.checked_at BETWEEN d.start_time - interval '1 s' AND r.finished) ||
+       ' (checked ' || min(s.checked_at) || ' to ' || max(s.checked_at) ||
+       ', run ' || min(d.start_time) || ' to ' || min(r.finished) || ')'
   FROM im_account_status s,
-       (SELECT start_time, end_time FROM cron.job_run_details JOIN cron.job USING (jobid)
-         WHERE jobname = 'imcheck-nightly' ORDER BY runid LIMIT 1) d")
-	check "reconciliation job ($mode): every row's checked_at is the run's time (stale rows updated)" \
-		"distinct times / within run: $tm" [ "$tm" = "1 true" ]
+       (SELECT start_time FROM cron.job_run_details JOIN cron.job USING (jobid)
+         WHERE jobname = 'imcheck-nightly' ORDER BY runid LIMIT 1) d,
+       (SELECT finished FROM imcheck_table_runs WHERE target = 'public.im_account_status'
+         ORDER BY run_id DESC LIMIT 1) r")
+	check "reconciliation job ($mode): every row's checked_at is in the run's time (stale rows updated)" \
+		"stale rows left / all within run: $tm" [ "${tm%% (*}" = "0 true" ]
 	stats=$(curl -s "$(eval echo "\$URL_$c")/_imsim/stats")
 	check "reconciliation job ($mode): imsim answered the calls, all OK" "imsim stats: $stats" \
 		python3 -c 'import json,sys; s=json.loads(sys.argv[1]); n=int(sys.argv[2])
