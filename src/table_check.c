@@ -81,12 +81,20 @@ typedef struct table_walk
 	imcheck_config cfg;
 	int64		chunk_size;
 	MemoryContext memory;		/* the run's: outlives its commits */
-	SPIPlanPtr	first_chunk;	/* reads the first chunk */
-	SPIPlanPtr	next_chunk;		/* ... the next after $1 */
+	MemoryContext commit_memory;	/* a commit's, reset after it */
+	/*
+	 * The queries that read the first chunk and the next after $1: planned
+	 * for each chunk with its values (a generic plan would not know how
+	 * many rows LIMIT $2 is)
+	 */
+	char	   *first_chunk;
+	char	   *next_chunk;
+	Oid			chunk_types[3];
 	SPIPlanPtr	upsert;
 	Datum		last_key;		/* the last key read (the column's type) */
 	bool		have_last_key;
 	bool		check_fresh;	/* leave out IDs checked since the cutoff */
+	bool		locked;			/* the run lock is held */
 	bool		source_ended;
 	table_chunk *chunks;		/* read and not yet committed, oldest first */
 	table_chunk *newest;
@@ -118,24 +126,26 @@ prepare_statements(table_walk *w)
 
 	/*
 	 * Whether an ID was checked since the cutoff: needed only when max_age
-	 * is set or the run continues (a new run stored nothing yet).
+	 * is set or the run continues (a new run stored nothing yet).  A scalar
+	 * subquery, not EXISTS: it stays a probe of the target's key per ID,
+	 * where a semi-join could be planned as a scan of the whole target for
+	 * every chunk.
 	 */
 	const char *fresh = w->check_fresh
-		? psprintf("EXISTS (SELECT 1 FROM %s AS t"
-				   " WHERE t.user_id OPERATOR(pg_catalog.=) k.id::pg_catalog.text"
-				   " AND t.checked_at OPERATOR(pg_catalog.>=) $3)", n->target_name)
+		? psprintf("COALESCE((SELECT t.checked_at OPERATOR(pg_catalog.>=) $3 FROM %s AS t"
+				   " WHERE t.user_id OPERATOR(pg_catalog.=) k.id::pg_catalog.text), false)",
+				   n->target_name)
 		: "false";
 	const char *chunk_sql =
 		"SELECT k.id, k.id::pg_catalog.text, %s"
 		" FROM (SELECT DISTINCT s.%s AS id FROM %s AS s WHERE %s ORDER BY 1 LIMIT $2) AS k"
 		" ORDER BY 1";
 
-	w->first_chunk = prepare_kept(psprintf(chunk_sql, fresh, n->id_column, n->source_name,
-										   psprintf("s.%s IS NOT NULL", n->id_column)),
-								  3, chunk_types);
-	w->next_chunk = prepare_kept(psprintf(chunk_sql, fresh, n->id_column, n->source_name,
-										  psprintf("s.%s %s $1", n->id_column, n->id_greater)),
-								 3, chunk_types);
+	memcpy(w->chunk_types, chunk_types, sizeof(chunk_types));
+	w->first_chunk = psprintf(chunk_sql, fresh, n->id_column, n->source_name,
+							  psprintf("s.%s IS NOT NULL", n->id_column));
+	w->next_chunk = psprintf(chunk_sql, fresh, n->id_column, n->source_name,
+							 psprintf("s.%s %s $1", n->id_column, n->id_greater));
 	w->upsert = prepare_kept(psprintf("INSERT INTO %s AS t"
 									  " (user_id, result_code, account_status, result_info, checked_at)"
 									  " SELECT u.user_id, u.result_code, u.account_status, u.result_info,"
@@ -154,13 +164,9 @@ prepare_statements(table_walk *w)
 static void
 free_statements(table_walk *w)
 {
-	if (w->first_chunk)
-		SPI_freeplan(w->first_chunk);
-	if (w->next_chunk)
-		SPI_freeplan(w->next_chunk);
 	if (w->upsert)
 		SPI_freeplan(w->upsert);
-	w->first_chunk = w->next_chunk = w->upsert = NULL;
+	w->upsert = NULL;
 }
 
 /* Appends a UserID (text) to the chunk's elements. */
@@ -202,8 +208,8 @@ read_chunk(table_walk *w)
 		nulls[0] = 'n';
 	args[1] = Int64GetDatum(w->chunk_size);
 	args[2] = TimestampTzGetDatum(w->run.cutoff);
-	rc = SPI_execute_plan(w->have_last_key ? w->next_chunk : w->first_chunk,
-						  args, nulls, false, 0);
+	rc = SPI_execute_with_args(w->have_last_key ? w->next_chunk : w->first_chunk,
+							   3, w->chunk_types, args, nulls, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_plan failed (%d) reading the source", rc);
 	rows = SPI_processed;
@@ -318,7 +324,10 @@ commit_stored_chunks(table_walk *w)
 	}
 	if (!any)
 		return;
+	MemoryContextSwitchTo(w->commit_memory);
 	table_run_save(&w->names, &w->run);
+	MemoryContextSwitchTo(w->memory);
+	MemoryContextReset(w->commit_memory);
 	SPI_commit();
 	MemoryContextSwitchTo(w->memory);
 }
@@ -369,9 +378,11 @@ walk_job_done(void *arg, imcheck_job *job)
 {
 	table_walk *w = arg;
 	table_slice *slice = (table_slice *) job;
-	MemoryContext caller = MemoryContextSwitchTo(w->memory);
+	MemoryContext caller = MemoryContextSwitchTo(job->mcxt);
 
+	/* what storing allocates goes with the slice */
 	store_slice(w, job);
+	MemoryContextSwitchTo(w->memory);
 	w->run.calls += job->calls;
 	w->run.retries += job->retries;
 	slice->chunk->slices_open--;
@@ -431,7 +442,10 @@ record_failure(table_walk *w, ErrorData *edata)
 		SPI_rollback();
 		MemoryContextSwitchTo(memory);
 		table_run_end(&w->names, &w->run,
-					  psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message));
+					  edata->detail
+					  ? psprintf("%s: %s (%s)", unpack_sql_state(edata->sqlerrcode),
+								 edata->message, edata->detail)
+					  : psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode), edata->message));
 		SPI_commit();
 	}
 	PG_CATCH();
@@ -500,6 +514,7 @@ im_account_check_table(PG_FUNCTION_ARGS)
 
 	check_arguments(fcinfo);
 	w->memory = memory;
+	w->commit_memory = AllocSetContextCreate(memory, "imcheck commit", ALLOCSET_SMALL_SIZES);
 	w->chunk_size = PG_ARGISNULL(4) ? DEFAULT_CHUNK_SIZE : PG_GETARG_INT32(4);
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	MemoryContextSwitchTo(memory);
@@ -522,11 +537,13 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		w->status_texts[i] = t ? CStringGetTextDatum(t) : (Datum) 0;
 	}
 
-	table_run_begin(&w->names, PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3),
-					(int32) w->chunk_size, &w->run);
 	INSTR_TIME_SET_CURRENT(started);
 	PG_TRY();
 	{
+		table_run_lock(&w->names);
+		w->locked = true;
+		table_run_begin(&w->names, PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3),
+						(int32) w->chunk_size, &w->run);
 		w->check_fresh = w->run.resumed || !PG_ARGISNULL(3);
 		if (w->run.last_key != NULL)
 		{
@@ -550,9 +567,13 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(memory);
 		edata = CopyErrorData();
 		FlushErrorState();
-		record_failure(w, edata);
-		log_run(w, edata->sqlerrcode, started);
-		table_run_unlock(w->names.target);
+		if (w->run.run_id != 0)
+		{
+			record_failure(w, edata);
+			log_run(w, edata->sqlerrcode, started);
+		}
+		if (w->locked)
+			table_run_unlock(w->names.target);
 		free_statements(w);
 		ReThrowError(edata);
 	}

@@ -60,9 +60,14 @@ typedef struct table_run
 } table_run;
 
 /*
- * Takes the target's run lock (a session advisory lock: a second run on it
- * is refused at once), then finds the stopped run to continue (same source,
- * column and max_age) or starts a new one.
+ * Takes the target's run lock, a session advisory lock: a second run on it
+ * is refused at once (55P03).
+ */
+extern void table_run_lock(const table_names *names);
+
+/*
+ * Finds the stopped run to continue (same source, column and max_age) or
+ * starts a new one; the caller holds the run lock.
  */
 extern void table_run_begin(const table_names *names, const Interval *max_age,
 							int32 chunk_size, table_run *run);

@@ -310,9 +310,8 @@ table_run_unlock(Oid target)
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
-/* Takes the target's run lock, or raises: another session runs on it. */
-static void
-lock_target(const table_names *names)
+void
+table_run_lock(const table_names *names)
 {
 	LOCKTAG		tag;
 	LockAcquireResult got;
@@ -386,7 +385,6 @@ table_run_begin(const table_names *names, const Interval *max_age, int32 chunk_s
 	char		nulls[7] = "       ";
 	Oid			caller = GetUserId();
 
-	lock_target(names);
 	memset(run, 0, sizeof(*run));
 
 	/* the last run into the target that did not finish */
