@@ -138,7 +138,8 @@ judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 
 	/*
 	 * An expired UserSig (70001) that imcheck generated: renew it once per
-	 * statement and send the call again at once.  Calls that were already
+	 * job (a statement's, or a slice of a table's) and send the call again
+	 * at once.  Calls that were already
 	 * in flight with the old one come back with 70001 too, and go again
 	 * with the new one.
 	 */
@@ -368,6 +369,8 @@ next_job_to_send(run_state *rs)
 													(job->n_batches + 7) / 8);
 		imcheck_stats_check_grew(job->n);
 		rs->jobs_open++;
+		/* a feed may run for hours: its UserSig may expire more than once */
+		rs->usersig_renewals = 0;
 		if (job->n_batches == 0)
 		{
 			rs->jobs_open--;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -312,6 +313,24 @@ multi_drop_unsolicited(void)
 	return dropped;
 }
 
+/*
+ * Whether fd is still a socket, before the wait set takes it: epoll fails
+ * the whole wait (EBADF) on a descriptor closed without our hearing of it,
+ * and the regress suite once met one after a statement was cancelled with
+ * calls in flight (libcurl 7.88).  Its entry is then forgotten.
+ */
+static bool
+still_a_socket(curl_socket_t fd, socket_entry *e)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+		return true;
+	elog(DEBUG1, "imcheck: descriptor %d was closed behind libcurl's back", (int) fd);
+	forget_socket(e);
+	return false;
+}
+
 /* Makes the wait set anew, for every socket there is. */
 static void
 rebuild_wait_set(void)
@@ -343,7 +362,7 @@ rebuild_wait_set(void)
 
 		e->pos = -1;
 		e->events = events_of(e);
-		if (e->events != 0)
+		if (e->events != 0 && still_a_socket(fd, e))
 		{
 			e->pos = AddWaitEventToSet(state.wait_set, e->events, fd, NULL, NULL);
 			state.wait_set_used++;
@@ -386,6 +405,8 @@ update_wait_set(void)
 			state.rebuild = true;
 			continue;
 		}
+		if (events != 0 && !still_a_socket(fd, e))
+			continue;			/* forgotten: the set is made anew */
 		if (e->pos >= 0 && events != 0)
 			ModifyWaitEvent(state.wait_set, e->pos, events, NULL);
 		else if (e->pos < 0 && state.wait_set_used < state.wait_set_cap)

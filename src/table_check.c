@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "access/tupmacs.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -468,6 +469,12 @@ check_arguments(FunctionCallInfo fcinfo)
 				 errmsg("im_account_check_table() cannot run inside a transaction block"),
 				 errdetail("It commits after each chunk."),
 				 errhint("CALL it on its own, not in BEGIN ... COMMIT or from a function.")));
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("im_account_check_table() cannot run on a hot standby"),
+				 errdetail("It writes its answers into the target table."),
+				 errhint("CALL it on the primary; on a standby, im_account_check() checks UserIDs without storing them.")));
 	for (int i = 0; i < 3; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,

@@ -370,6 +370,13 @@ def check_read_only():
     report("read only: the standby refuses a write (25006)",
            rc != 0 and sqlstate(err) == "25006", first_error(err))
 
+    # the table procedure writes: refused before anything, saying why
+    calls = imsim_stats()["calls"]
+    rc, _, err = psql("standby", "CALL im_account_check_table('app_users', 'id', 'standby_status')")
+    report("read only: im_account_check_table on the standby is refused (25006) before any call",
+           rc != 0 and sqlstate(err) == "25006" and "hot standby" in err
+           and imsim_stats()["calls"] == calls, first_error(err))
+
 
 def check_both_at_once():
     """The primary and the standby checking at the same time each get their
