@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test/table/run.sh - CALL im_account_check_table() where one session is not
 # enough: a 300,000-user table, a backend terminated mid-run and the run
-# continued, what another session sees of its snapshots and of VACUUM, a
-# second run on the same target, a fatal answer mid-run.
+# continued, a server restart mid-run, what another session sees of its
+# snapshots and of VACUUM, a second run on the same target, a fatal answer
+# mid-run.
 #
 #   bash test/table/run.sh      (as root; the extension installed)
 #
@@ -30,4 +31,4 @@ imcheck.rate_limit = 0
 " || exit 1
 psql -X -q -c "CREATE EXTENSION imcheck" || exit 1
 
-TABLE_IMSIM=$IMSIM_URL TABLE_LOG=$tmp/server.log python3 "$here/test_table.py"
+TABLE_IMSIM=$IMSIM_URL TABLE_LOG=$tmp/server.log TABLE_DATA=$tmp/data python3 "$here/test_table.py"

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from test_reliability import note, report, run_checks  # noqa: E402
 
 IMSIM = os.environ["TABLE_IMSIM"]
+DATA = os.environ["TABLE_DATA"]
+LOG = os.environ["TABLE_LOG"]
 
 
 def psql(*sql, options="", timeout=600):
@@ -164,6 +166,38 @@ def check_terminate_and_continue():
     value("DROP TABLE users_stop, status_stop; SELECT 1")
 
 
+def check_server_restart():
+    n, chunk = 40000, 1000
+    make_users("users_restart", n, "restart")
+    slow_imsim(True)
+    p = start_call(f"CALL im_account_check_table('users_restart', 'id', 'status_restart', "
+                   f"chunk_size => {chunk})", SLOW)
+    try:
+        wait_for("a first commit", lambda: run_row("status_restart", "last_key IS NOT NULL") == "t")
+        r = subprocess.run(["runuser", "-u", "postgres", "--", "pg_ctl", "-D", DATA, "-l", LOG,
+                            "-m", "immediate", "-w", "-t", "120", "restart"],
+                           capture_output=True, text=True, timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart: {r.stderr}")
+        p.wait(timeout=60)
+    finally:
+        slow_imsim(False)
+        if p.poll() is None:
+            p.kill()
+    wait_for("the server after the restart", lambda: psql("SELECT 1")[0] == 0)
+    state = run_row("status_restart", "state")
+    report("a server restart mid-run: the view says the run stopped", state == "stopped", state)
+    rc, _, err = psql("CALL im_account_check_table('users_restart', 'id', 'status_restart', "
+                      f"chunk_size => {chunk})")
+    row = run_row("status_restart", "state || ' ' || resumed || ' ' || ids_done")
+    report("a server restart mid-run: called again, the run goes on and finishes",
+           rc == 0 and row == f"finished 1 {n}", f"{row} {err}")
+    diff = differing("users_restart", "status_restart")
+    report("a server restart mid-run: every target row is what im_account_check gives", diff == 0,
+           f"{diff} rows differ")
+    value("DROP TABLE users_restart, status_restart; SELECT 1")
+
+
 def vacuum_removed(table):
     """VACUUM VERBOSE's (removed, dead but not yet removable) for table."""
     rc, out, err = psql(f"VACUUM (VERBOSE) {table}")
@@ -217,7 +251,7 @@ def check_snapshots_and_vacuum():
 
 
 def check_second_run_refused():
-    n, chunk = 20000, 1000
+    n, chunk = 40000, 1000
     make_users("users_two", n, "two")
     slow_imsim(True)
     p = start_call(f"CALL im_account_check_table('users_two', 'id', 'status_two', "
@@ -279,5 +313,6 @@ def check_fatal_answer():
 
 
 if __name__ == "__main__":
-    sys.exit(run_checks([check_300k, check_terminate_and_continue, check_snapshots_and_vacuum,
-                         check_second_run_refused, check_fatal_answer]))
+    sys.exit(run_checks([check_300k, check_terminate_and_continue, check_server_restart,
+                         check_snapshots_and_vacuum, check_second_run_refused,
+                         check_fatal_answer]))
