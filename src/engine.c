@@ -126,6 +126,10 @@ batch_done(run_state *rs, imcheck_job *job)
 	if (++job->batches_done < job->n_batches)
 		return;
 	rs->jobs_open--;
+	if (rs->sending == job)
+		rs->sending = NULL;		/* all sent, and about to be freed */
+	/* not in the job's memory (finish_call's), which job_done may free */
+	MemoryContextSwitchTo(rs->memory);
 	rs->feed->job_done(rs->feed->arg, job);
 }
 
@@ -139,9 +143,8 @@ judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 	/*
 	 * An expired UserSig (70001) that imcheck generated: renew it once per
 	 * job (a statement's, or a slice of a table's) and send the call again
-	 * at once.  Calls that were already
-	 * in flight with the old one come back with 70001 too, and go again
-	 * with the new one.
+	 * at once.  Calls that were already in flight with the old one come
+	 * back with 70001 too, and go again with the new one.
 	 */
 	if (out.usersig_expired && rs->cfg->usersig_from_key &&
 		(call->usersig_generation < rs->usersig_generation ||
