@@ -43,7 +43,8 @@ PG_FUNCTION_INFO_V1(im_account_check_table);
 
 #define DEFAULT_CHUNK_SIZE 100000
 #define MIN_CHUNK_SIZE 100
-#define MAX_CHUNK_SIZE 10000000
+/* a chunk's IDs are in memory twice while it is read: ~150 MB for short IDs */
+#define MAX_CHUNK_SIZE 1000000
 
 /* as im_account_check: longer IDs are not sent (input.c) */
 #define MAX_SENT_USERID_BYTES 4096
@@ -177,9 +178,15 @@ add_id(table_chunk *c, uint32 *data_len, uint32 *data_cap, const text *id)
 	Size		len = VARSIZE_ANY_EXHDR(id);
 	Size		size = INTALIGN(VARHDRSZ + len);
 
+	/* the engine finds an ID by a 32-bit offset (job.h) */
+	if ((uint64) *data_len + size > PG_UINT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a chunk of UserIDs is larger than 4 GB"),
+				 errhint("Give a smaller chunk_size.")));
 	while (*data_len + size > *data_cap)
 	{
-		*data_cap *= 2;
+		*data_cap = (uint32) Min((uint64) *data_cap * 2, (uint64) PG_UINT32_MAX);
 		c->data = repalloc_huge(c->data, *data_cap);
 	}
 	SET_VARSIZE(c->data + *data_len, VARHDRSZ + len);
@@ -203,6 +210,7 @@ read_chunk(table_walk *w)
 	uint32		data_cap = 64 * 1024;
 	uint64		rows;
 	int			rc;
+	MemoryContext caller;
 
 	args[0] = w->last_key;
 	if (!w->have_last_key)
@@ -220,6 +228,8 @@ read_chunk(table_walk *w)
 	c->memory = AllocSetContextCreate(w->memory, "imcheck chunk", ALLOCSET_DEFAULT_SIZES);
 	c->data = MemoryContextAlloc(c->memory, data_cap);
 	c->offsets = MemoryContextAlloc(c->memory, sizeof(uint32) * Max(rows, 1));
+	/* an ID the source keeps toasted is detoasted into the chunk's memory */
+	caller = MemoryContextSwitchTo(c->memory);
 	for (uint64 i = 0; i < rows; i++)
 	{
 		HeapTuple	row = SPI_tuptable->vals[i];
@@ -234,11 +244,13 @@ read_chunk(table_walk *w)
 		else
 			add_id(c, &data_len, &data_cap, id);
 	}
+	MemoryContextSwitchTo(caller);
 	if (rows > 0)
 	{
 		HeapTuple	last = SPI_tuptable->vals[rows - 1];
 		bool		isnull;
-		MemoryContext caller = MemoryContextSwitchTo(w->memory);
+
+		caller = MemoryContextSwitchTo(w->memory);
 
 		if (w->have_last_key && !w->key_byval)
 			pfree(DatumGetPointer(w->last_key));
