@@ -204,7 +204,7 @@ static void
 read_chunk(table_walk *w)
 {
 	Datum		args[3];
-	char		nulls[3] = "   ";
+	char		nulls[3] = {' ', ' ', ' '};
 	table_chunk *c;
 	uint32		data_len = 0;
 	uint32		data_cap = 64 * 1024;

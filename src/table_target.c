@@ -382,7 +382,7 @@ table_run_begin(const table_names *names, const Interval *max_age, int32 chunk_s
 {
 	Oid			types[7] = {OIDOID, INT4OID, INT4OID, OIDOID, TEXTOID, INTERVALOID, OIDOID};
 	Datum		values[7];
-	char		nulls[7] = "       ";
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Oid			caller = GetUserId();
 
 	memset(run, 0, sizeof(*run));
@@ -446,7 +446,7 @@ table_run_save(const table_names *names, const table_run *run)
 {
 	Oid			types[8] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
 	Datum		values[8];
-	char		nulls[8] = "        ";
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(run->run_id);
 	if (run->last_key != NULL)
@@ -472,7 +472,7 @@ table_run_end(const table_names *names, const table_run *run, const char *error)
 {
 	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID};
 	Datum		values[5];
-	char		nulls[5] = "     ";
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 	/* a failed run's progress is what it committed; its calls were all made */
 	if (error == NULL)
