@@ -9,6 +9,7 @@ are slowed by imsim's latency and imcheck.max_concurrency, and each step
 waits for what it needs to see (a commit, a new chunk) rather than for a
 time.
 """
+import contextlib
 import json
 import os
 import re
@@ -103,6 +104,24 @@ def slow_imsim(on):
     imsim("/_imsim/config", {"latency_ms": 20 if on else 0})
 
 
+@contextlib.contextmanager
+def slow_run(users, target, chunk):
+    """A CALL into target running in the background, slowed to be caught in
+    the middle; afterwards imsim is fast again, and a run still going is
+    cancelled."""
+    slow_imsim(True)
+    p = start_call(f"CALL im_account_check_table('{users}', 'id', '{target}', "
+                   f"chunk_size => {chunk})", SLOW)
+    try:
+        yield p
+    finally:
+        slow_imsim(False)
+        if p.poll() is None:
+            psql(f"SELECT pg_cancel_backend(pid) FROM imcheck_table_runs "
+                 f"WHERE target = 'public.{target}' AND state = 'running'")
+            p.wait(timeout=60)
+
+
 def check_300k():
     n = 300000
     make_users("users_300k", n, "big")
@@ -124,11 +143,8 @@ def check_300k():
 def check_terminate_and_continue():
     n, chunk = 40000, 2000
     make_users("users_stop", n, "stop")
-    slow_imsim(True)
     imsim("/_imsim/stats/reset", {})
-    p = start_call(f"CALL im_account_check_table('users_stop', 'id', 'status_stop', "
-                   f"chunk_size => {chunk})", SLOW)
-    try:
+    with slow_run("users_stop", "status_stop", chunk) as p:
         # a chunk committed, and more under way
         wait_for("a first commit", lambda: run_row("status_stop", "last_key IS NOT NULL") == "t")
         pid = run_row("status_stop", "pid")
@@ -146,10 +162,6 @@ def check_terminate_and_continue():
         rc, _, err = psql("CALL im_account_check_table('users_stop', 'id', 'status_stop', "
                           f"chunk_size => {chunk})", options=SLOW)
         report("terminated mid-run: called again, it finishes", rc == 0, err)
-    finally:
-        slow_imsim(False)
-        if p.poll() is None:
-            p.kill()
     row = run_row("status_stop", "state || ' ' || resumed || ' ' || ids_done")
     report("terminated mid-run: the same run went on (resumed once, every ID stored once)",
            row == f"finished 1 {n}", row)
@@ -169,10 +181,7 @@ def check_terminate_and_continue():
 def check_server_restart():
     n, chunk = 40000, 1000
     make_users("users_restart", n, "restart")
-    slow_imsim(True)
-    p = start_call(f"CALL im_account_check_table('users_restart', 'id', 'status_restart', "
-                   f"chunk_size => {chunk})", SLOW)
-    try:
+    with slow_run("users_restart", "status_restart", chunk) as p:
         wait_for("a first commit", lambda: run_row("status_restart", "last_key IS NOT NULL") == "t")
         r = subprocess.run(["runuser", "-u", "postgres", "--", "pg_ctl", "-D", DATA, "-l", LOG,
                             "-m", "immediate", "-w", "-t", "120", "restart"],
@@ -180,10 +189,6 @@ def check_server_restart():
         if r.returncode != 0:
             raise RuntimeError(f"pg_ctl restart: {r.stderr}")
         p.wait(timeout=60)
-    finally:
-        slow_imsim(False)
-        if p.poll() is None:
-            p.kill()
     wait_for("the server after the restart", lambda: psql("SELECT 1")[0] == 0)
     state = run_row("status_restart", "state")
     report("a server restart mid-run: the view says the run stopped", state == "stopped", state)
@@ -212,10 +217,7 @@ def check_snapshots_and_vacuum():
     make_users("users_vac", n, "vac")
     value("DROP TABLE IF EXISTS junk; CREATE TABLE junk AS SELECT g FROM generate_series(1, 1000) g;"
           " ALTER TABLE junk SET (autovacuum_enabled = off); SELECT 1")
-    slow_imsim(True)
-    p = start_call(f"CALL im_account_check_table('users_vac', 'id', 'status_vac', "
-                   f"chunk_size => {chunk})", SLOW)
-    try:
+    with slow_run("users_vac", "status_vac", chunk):
         pid = wait_for("the run", lambda: run_row("status_vac", "pid"))
 
         def horizon():
@@ -242,21 +244,13 @@ def check_snapshots_and_vacuum():
         report("during a run: VACUUM removes the rows deleted before the current chunk began",
                removed == 1000 and kept == 0 and still == "running",
                f"removed {removed}, dead but not yet removable {kept}, run {still}")
-    finally:
-        slow_imsim(False)
-        if p.poll() is None:
-            value(f"SELECT pg_cancel_backend(pid) FROM imcheck_table_runs WHERE state = 'running'")
-        p.wait(timeout=60)
     value("DROP TABLE users_vac, status_vac, junk; SELECT 1")
 
 
 def check_second_run_refused():
     n, chunk = 40000, 1000
     make_users("users_two", n, "two")
-    slow_imsim(True)
-    p = start_call(f"CALL im_account_check_table('users_two', 'id', 'status_two', "
-                   f"chunk_size => {chunk})", SLOW)
-    try:
+    with slow_run("users_two", "status_two", chunk) as p:
         wait_for("the first run", lambda: run_row("status_two", "state") == "running")
         rc, _, err = psql("CALL im_account_check_table('users_two', 'id', 'status_two')",
                           options="-c lock_timeout=0 -c statement_timeout=0")
@@ -270,9 +264,7 @@ def check_second_run_refused():
         rc, _, err = psql("CALL im_account_check_table('users_other', 'id', 'status_two')")
         report("two runs on one target: refused from another source too",
                rc != 0 and "is already running" in err, f"rc {rc}, stderr: {err}")
-    finally:
-        slow_imsim(False)
-    p.wait(timeout=300)
+        p.wait(timeout=300)
     report("two runs on one target: the first one finishes", p.returncode == 0, p.stderr.read())
     value("DROP TABLE users_two, users_other, status_two; SELECT 1")
 
@@ -280,16 +272,14 @@ def check_second_run_refused():
 def check_fatal_answer():
     n, chunk = 20000, 1000
     make_users("users_fatal", n, "fatal")
-    slow_imsim(True)
-    p = start_call(f"CALL im_account_check_table('users_fatal', 'id', 'status_fatal', "
-                   f"chunk_size => {chunk})", SLOW)
     try:
-        wait_for("a first commit", lambda: run_row("status_fatal", "last_key IS NOT NULL") == "t")
-        imsim("/_imsim/config", {"faults": {"code70403": 1}})
-        p.wait(timeout=120)
+        with slow_run("users_fatal", "status_fatal", chunk) as p:
+            wait_for("a first commit",
+                     lambda: run_row("status_fatal", "last_key IS NOT NULL") == "t")
+            imsim("/_imsim/config", {"faults": {"code70403": 1}})
+            p.wait(timeout=120)
     finally:
         imsim("/_imsim/config", {"faults": {}})
-        slow_imsim(False)
     err = p.stderr.read()
     report("a fatal answer mid-run: the CALL fails with the API's error",
            p.returncode != 0 and "70403" in err, f"rc {p.returncode}, stderr: {err}")
