@@ -12,7 +12,7 @@ IMCHECK_PACKAGES="build-essential pkg-config postgresql-15 postgresql-server-dev
  libcmocka-dev postgresql-15-cron postgresql-15-pgtap valgrind clang
  libclang-rt-14-dev wrk hyperfine curl openssl python3 procps
  postgresql-plpython3-15 tinyproxy nginx-light bison flex
- debhelper dpkg-dev postgresql-server-dev-all"
+ debhelper dpkg-dev postgresql-server-dev-all debootstrap"
 
 # Installs whatever package is missing: apt-get update once, then install.
 imcheck_ensure_packages() {

@@ -1,4 +1,4 @@
-# test/pg/apt.sh - sourced by test/pg/headers and test/pg/build: apt state
+# test/pg/apt.sh - sourced by test/pg/build and test/pg/root: apt state
 # of their own for one suite of the machine's Debian archive.
 #
 # The archive is the machine's own (the first deb source for its release in
