@@ -130,6 +130,34 @@ imcheck_start_imsim() {
 	return 1
 }
 
+# imcheck_start_regress_imsims DIR KEY: the two imsims the regress suite's
+# expected output is made against: an HTTPS one with a certificate for
+# "localhost" from a CA of our own (DIR/ca.crt), its port in
+# IMSIM_HTTPS_PORT; then the plain one, in IMSIM_URL.
+imcheck_start_regress_imsims() {
+	local dir=$1 key=$2
+	imcheck_make_certs "$dir" "DNS:localhost" ||
+		{ echo "could not make test certificates" >&2; return 1; }
+	imcheck_start_imsim "$dir/imsim-tls.out" --sdkappid 1400000001 \
+		--identifier administrator --secret-key "$key" --rate-limit 100 \
+		--tls-cert "$dir/server.crt" --tls-key "$dir/server.key" || return 1
+	IMSIM_HTTPS_PORT=${IMSIM_URL##*:}
+	imcheck_start_imsim "$dir/imsim.out" --sdkappid 1400000001 \
+		--identifier administrator --secret-key "$key" --rate-limit 100 \
+		--stall-ms 3000 --seed 42
+}
+
+# imcheck_regress_conf KEY_FILE CA_FILE: the postgresql.conf lines of the
+# regress suite, for the imsims imcheck_start_regress_imsims started.
+imcheck_regress_conf() {
+	imcheck_app_conf "$1" "$IMSIM_URL"
+	cat <<CONF
+imcheck.rate_limit = 100
+imcheck_test.https_port = '$IMSIM_HTTPS_PORT'
+imcheck_test.ca_file = '$2'
+CONF
+}
+
 # A free TCP port on loopback.
 imcheck_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

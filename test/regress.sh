@@ -9,24 +9,12 @@ trap imcheck_cleanup EXIT
 imcheck_tmpdir || exit 1
 tmp=$IMCHECK_TMP
 key=$(openssl rand -hex 32)
-# an HTTPS imsim with a certificate for "localhost" from a CA of our own
-imcheck_make_certs "$tmp" "DNS:localhost" ||
-	{ echo "could not make test certificates" >&2; exit 1; }
-imcheck_start_imsim "$tmp/imsim-tls.out" --sdkappid 1400000001 \
-	--identifier administrator --secret-key "$key" --rate-limit 100 \
-	--tls-cert "$tmp/server.crt" --tls-key "$tmp/server.key" || exit 1
-https_port=${IMSIM_URL##*:}
-imcheck_start_imsim "$tmp/imsim.out" --sdkappid 1400000001 \
-	--identifier administrator --secret-key "$key" --rate-limit 100 \
-	--stall-ms 3000 --seed 42 || exit 1
+imcheck_start_regress_imsims "$tmp" "$key" || exit 1
 
 # the key lives in a file only the server can read, as README recommends
 imcheck_write_key_file "$tmp/imcheck.key" "$key" || exit 1
 imcheck_start_cluster "$tmp" "
-$(imcheck_app_conf "$tmp/imcheck.key" "$IMSIM_URL")
-imcheck.rate_limit = 100
-imcheck_test.https_port = '$https_port'
-imcheck_test.ca_file = '$tmp/ca.crt'
+$(imcheck_regress_conf "$tmp/imcheck.key" "$tmp/ca.crt")
 " || exit 1
 
 mkdir -p "$tmp/results"
