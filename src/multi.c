@@ -314,17 +314,20 @@ multi_drop_unsolicited(void)
 }
 
 /*
- * Whether fd is still a socket, before the wait set takes it: epoll fails
- * the whole wait (EBADF) on a descriptor closed without our hearing of it,
- * and the regress suite once met one after a statement was cancelled with
- * calls in flight (libcurl 7.88).  Its entry is then forgotten.
+ * Whether fd is still open, before the wait set takes it: epoll fails the
+ * whole wait (EBADF) on a descriptor closed without our hearing of it, and
+ * the regress suite once met one after a statement was cancelled with
+ * calls in flight (libcurl 7.88).  Its entry is then forgotten.  Not every
+ * descriptor libcurl hands us is a socket: newer versions (8.23 in Debian
+ * sid) also give the threaded resolver's wake-up descriptor, which must be
+ * waited on like the others, or no host name ever resolves.
  */
 static bool
-still_a_socket(curl_socket_t fd, socket_entry *e)
+still_open(curl_socket_t fd, socket_entry *e)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (fstat(fd, &st) == 0)
 		return true;
 	elog(DEBUG1, "imcheck: descriptor %d was closed behind libcurl's back", (int) fd);
 	forget_socket(e);
@@ -362,7 +365,7 @@ rebuild_wait_set(void)
 
 		e->pos = -1;
 		e->events = events_of(e);
-		if (e->events != 0 && still_a_socket(fd, e))
+		if (e->events != 0 && still_open(fd, e))
 		{
 			e->pos = AddWaitEventToSet(state.wait_set, e->events, fd, NULL, NULL);
 			state.wait_set_used++;
@@ -405,7 +408,7 @@ update_wait_set(void)
 			state.rebuild = true;
 			continue;
 		}
-		if (events != 0 && !still_a_socket(fd, e))
+		if (events != 0 && !still_open(fd, e))
 			continue;			/* forgotten: the set is made anew */
 		if (e->pos >= 0 && events != 0)
 			ModifyWaitEvent(state.wait_set, e->pos, events, NULL);
