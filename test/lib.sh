@@ -7,11 +7,47 @@ IMCHECK_ROOT=${IMCHECK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 export PATH="$PG_BIN:$PATH"
 
+# Where the clusters run.  By default on the host, from PG_BIN.  With
+# IMCHECK_PG_ROOT set to a chroot made by test/pg/root, inside it (its
+# PostgreSQL needs a newer glibc than the host's), from IMCHECK_SERVER_BIN
+# there; clients (psql, the Python suites) stay on the host and reach the
+# server through its socket under /tmp, or on 127.0.0.1.
+IMCHECK_PG_ROOT=${IMCHECK_PG_ROOT:-}
+IMCHECK_SERVER_BIN=${IMCHECK_SERVER_BIN:-$PG_BIN}
+
+# imcheck_as_server [--hosts FILE] COMMAND... : runs COMMAND as postgres,
+# where the servers run.  In a chroot, the host's /tmp is bound over the
+# chroot's, so that every path under /tmp (data directories, sockets, key
+# files, logs) is the same inside and out; with --hosts, FILE is bound over
+# /etc/hosts.  Those binds live in a mount namespace of COMMAND's own (and
+# of the processes it leaves, such as the postmaster): nothing is left
+# mounted when they end, whatever ends them.
+imcheck_as_server() {
+	local hosts=
+	if [ "${1:-}" = --hosts ]; then
+		hosts=$2
+		shift 2
+	fi
+	if [ -z "$IMCHECK_PG_ROOT" ] && [ -z "$hosts" ]; then
+		runuser -u postgres -- "$@"
+		return
+	fi
+	unshare -m --propagation private -- sh -c '
+		root=$1 hosts=$2
+		shift 2
+		[ -z "$root" ] || mount --bind /tmp "$root/tmp" || exit 1
+		[ -z "$hosts" ] || mount --bind "$hosts" "$root/etc/hosts" || exit 1
+		if [ -n "$root" ]; then
+			exec chroot "$root" runuser -u postgres -- "$@"
+		fi
+		exec runuser -u postgres -- "$@"' sh "$IMCHECK_PG_ROOT" "$hosts" "$@"
+}
+
 IMCHECK_PACKAGES="build-essential pkg-config postgresql-15 postgresql-server-dev-15
  libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libssl-dev zlib1g-dev
  libcmocka-dev postgresql-15-cron postgresql-15-pgtap valgrind clang
  libclang-rt-14-dev wrk hyperfine curl openssl python3 procps
- postgresql-plpython3-15 tinyproxy nginx-light bison flex
+ postgresql-plpython3-15 tinyproxy nginx-light
  debhelper dpkg-dev postgresql-server-dev-all debootstrap"
 
 # Installs whatever package is missing: apt-get update once, then install.
@@ -47,7 +83,7 @@ imcheck_cleanup() {
 	local d p
 	for d in "${IMCHECK_CLUSTERS[@]}"; do
 		[ -f "$d/postmaster.pid" ] &&
-			runuser -u postgres -- pg_ctl -D "$d" -m immediate stop >/dev/null 2>&1
+			imcheck_as_server "$IMCHECK_SERVER_BIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1
 	done
 	for p in "${IMCHECK_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
@@ -163,24 +199,33 @@ imcheck_free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# imcheck_init_cluster DIR PORT LOG_LINE_PREFIX EXTRA_CONF_LINES : initdb as
+# postgres into DIR/data, with the lines every test cluster has: PORT, the
+# socket in DIR (and loopback TCP when the server is in a chroot).
+imcheck_init_cluster() {
+	local dir=$1 port=$2 prefix=$3 extra=$4 listen=
+	[ -z "$IMCHECK_PG_ROOT" ] || listen=127.0.0.1
+	imcheck_as_server "$IMCHECK_SERVER_BIN/initdb" -D "$dir/data" -A trust -E UTF8 \
+		--locale=C --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
+	IMCHECK_CLUSTERS+=("$dir/data")
+	cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '$listen'
+unix_socket_directories = '$dir'
+max_connections = 40
+fsync = off
+log_line_prefix = '$prefix'
+$extra
+CONF
+}
+
 # imcheck_start_cluster DIR [EXTRA_CONF_LINES] : initdb + start as postgres,
 # socket in DIR, port in PGPORT; exports PGHOST PGPORT PGUSER.
 imcheck_start_cluster() {
 	local dir=$1 extra=${2:-}
 	PGPORT=$(imcheck_free_port)
-	runuser -u postgres -- initdb -D "$dir/data" -A trust -E UTF8 --locale=C \
-		--no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
-	IMCHECK_CLUSTERS+=("$dir/data")
-	cat >>"$dir/data/postgresql.conf" <<CONF
-port = $PGPORT
-listen_addresses = ''
-unix_socket_directories = '$dir'
-max_connections = 40
-fsync = off
-log_line_prefix = '%m [%p] '
-$extra
-CONF
-	runuser -u postgres -- pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
-		>/dev/null || { cat "$dir/server.log" >&2; return 1; }
+	imcheck_init_cluster "$dir" "$PGPORT" '%m [%p] ' "$extra" || return 1
+	imcheck_as_server "$IMCHECK_SERVER_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+		-w -t 60 start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
 	export PGHOST=$dir PGPORT PGUSER=postgres PGDATABASE=postgres
 }

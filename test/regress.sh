@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/regress.sh - runs the pg_regress suite (sql/, expected/) in a
 # throwaway cluster against a throwaway imsim.  Called by test/run after
-# the build; prints pg_regress's own report.
+# the build, and by test/pg/check for the majors in chroots (lib.sh's
+# IMCHECK_PG_ROOT); prints pg_regress's own report.
 set -u
 source "$(dirname "$0")/lib.sh"
 trap imcheck_cleanup EXIT
@@ -19,8 +20,19 @@ $(imcheck_regress_conf "$tmp/imcheck.key" "$tmp/ca.crt")
 
 mkdir -p "$tmp/results"
 chown postgres:postgres "$tmp/results"
-make -C "$IMCHECK_ROOT" -s installcheck IMCHECK_RESULTS_DIR="$tmp/results"
-rc=$?
+if [ -z "$IMCHECK_PG_ROOT" ]; then
+	make -C "$IMCHECK_ROOT" -s installcheck IMCHECK_RESULTS_DIR="$tmp/results"
+	rc=$?
+else
+	# in a chroot: that major's own pg_regress, run there, on a copy of the
+	# suite under /tmp (which it sees as the host does)
+	cp -r "$IMCHECK_ROOT/sql" "$IMCHECK_ROOT/expected" "$tmp/"
+	# shellcheck disable=SC2046
+	imcheck_as_server "$IMCHECK_SERVER_BIN/../lib/pgxs/src/test/regress/pg_regress" \
+		--inputdir="$tmp" --outputdir="$tmp/results" --bindir="$IMCHECK_SERVER_BIN" \
+		--host="$tmp" --port="$PGPORT" $(sed -n 's/^REGRESS = //p' "$IMCHECK_ROOT/Makefile")
+	rc=$?
+fi
 if [ $rc -ne 0 ] && [ -f "$tmp/results/regression.diffs" ]; then
 	cat "$tmp/results/regression.diffs"
 fi

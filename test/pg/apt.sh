@@ -1,11 +1,9 @@
-# test/pg/apt.sh - sourced by test/pg/build and test/pg/root: apt state
-# of their own for one suite of the machine's Debian archive.
+# test/pg/apt.sh - sourced by test/pg/root: the machine's Debian archive.
 #
 # The archive is the machine's own (the first deb source for its release in
 # the apt sources, deb822 or one-line form), so no host name is written
-# into the repository.  The sources file, lists and cache live under a
-# directory of the caller's: the machine's sources, lists and pins are never
-# touched, and nothing on it can be upgraded or installed from that suite.
+# into the repository.  The machine's own sources, lists and pins are only
+# read.
 
 # Prints the URI of the machine's Debian archive, or fails.
 imcheck_debian_archive() {
@@ -33,29 +31,4 @@ imcheck_debian_archive() {
 		return 1
 	fi
 	echo "$archive"
-}
-
-# imcheck_private_apt DIR TYPE SUITE: apt state under DIR for TYPE (deb or
-# deb-src) entries of SUITE, read with apt-get update; sets IMCHECK_APT,
-# the options to give apt-get.
-imcheck_private_apt() {
-	local dir=$1 type=$2 suite=$3 archive
-	archive=$(imcheck_debian_archive) || return 1
-	mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
-	cat >"$dir/imcheck.sources" <<SOURCES
-Types: $type
-URIs: $archive
-Suites: $suite
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SOURCES
-	IMCHECK_APT=(-o "Dir::Etc::SourceList=$dir/imcheck.sources" -o Dir::Etc::SourceParts=/dev/null
-		-o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache"
-		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
-		-o APT::Sandbox::User=root -qq)
-	if ! apt-get "${IMCHECK_APT[@]}" update >"$dir/update.log" 2>&1; then
-		cat "$dir/update.log" >&2
-		echo "could not read $suite ($type) from $archive" >&2
-		return 1
-	fi
 }

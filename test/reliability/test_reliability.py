@@ -651,6 +651,58 @@ def check_waits_idle():
                      for k, v in used.items())
 
 
+def check_wait_event_names():
+    """While it waits, a backend shows what for in pg_stat_activity: from 17
+    on under imcheck's own wait event names (which pg_wait_events lists),
+    before 17 under the generic "Extension"."""
+    a = Session(CANCEL, CANCEL_SETTINGS)
+    b = Session()
+    problems, seen_in = [], {}
+    try:
+        version = int(b.query("SHOW server_version_num", timeout=30).rows[0])
+        named = version >= 170000
+        want = ({"stall": "Extension:ImcheckCall", "backoff": "Extension:ImcheckRateBudget"}
+                if named else {"stall": "Extension:Extension", "backoff": "Extension:Extension"})
+        # the name a backend of this major must never show while it waits
+        wrong = "Extension:Extension" if named else "Extension:Imcheck"
+        for situation in ("stall", "backoff"):
+            faults, sql, key = SITUATIONS[situation]
+            sim_config(CANCEL, faults=faults, fault_budget=-1)
+            before = stats(CANCEL)["faults"].get(key, 0)
+            a.send(sql)
+            if not wait_fault(CANCEL, key, before):
+                problems.append(f"{situation}: the fault was never hit")
+            seen = []
+            for _ in range(40):
+                r = b.query("SELECT coalesce(wait_event_type || ':' || wait_event, '-') "
+                            f"FROM pg_stat_activity WHERE pid = {a.pid}", timeout=30)
+                seen.append(r.rows[0] if r.rows else repr(r))
+                if seen[-1] == want[situation]:
+                    break
+                time.sleep(0.02)
+            seen_in[situation] = seen[-1]
+            if seen[-1] != want[situation]:
+                problems.append(f"{situation}: never {want[situation]} in {len(seen)} looks: "
+                                f"{sorted(set(seen))}")
+            if any(w.startswith(wrong) for w in seen):
+                problems.append(f"{situation}: PostgreSQL {version // 10000} showed {wrong}...")
+            b.query(f"SELECT pg_cancel_backend({a.pid})", timeout=30)
+            a.collect(30)
+            sim_config(CANCEL, faults={})
+        if named:
+            r = b.query("SELECT type || ':' || name FROM pg_wait_events "
+                        "WHERE name LIKE 'Imcheck%' ORDER BY name", timeout=30)
+            if r.rows != ["Extension:ImcheckCall", "Extension:ImcheckRateBudget"]:
+                problems.append(f"pg_wait_events lists {r.rows}")
+    finally:
+        a.close()
+        b.close()
+        sim_config(CANCEL, faults={})
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return f"PostgreSQL {version // 10000}: " + ", ".join(f"{k}: {v}" for k, v in seen_in.items())
+
+
 # ============================================================== 3. leaks
 
 LEAK_N = int(os.environ.get("RELIAB_LEAK_N", "10000"))
@@ -1058,7 +1110,8 @@ ANALYZE reliab_big;
 
 CHECKS = {
     "faults_at_scale": [("faults_at_scale", check_faults_at_scale)],
-    "cancel": [("cancel", check_cancel), ("waits_use_no_cpu", check_waits_idle)],
+    "cancel": [("cancel", check_cancel), ("waits_use_no_cpu", check_waits_idle),
+               ("wait_event_names", check_wait_event_names)],
     "leaks": [("no_leaks", check_leaks)],
     "contexts": [("prepared_statement", check_prepared), ("copy_to_stdout", check_copy),
                  ("parallel_plan", check_parallel), ("imsim_killed_mid_run", check_imsim_killed),

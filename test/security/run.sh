@@ -23,7 +23,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "not ok - setup: run as root" >&2
 	exit 1
 fi
-if [ ! -f "$(pg_config --pkglibdir)/imcheck.so" ]; then
+if [ -z "$IMCHECK_PG_ROOT" ] && [ ! -f "$(pg_config --pkglibdir)/imcheck.so" ]; then
 	echo "not ok - setup: imcheck is not installed (make && make install)"
 	exit 1
 fi
@@ -96,36 +96,21 @@ export SEC_IMSIM_L_WRONGKEY=$IMSIM_URL
 
 # --- clusters --------------------------------------------------------------
 # sec_start_cluster NAME HOSTS_FILE ENV CONF: like imcheck_start_cluster
-# (lib.sh), but two at once, optionally with our own /etc/hosts (private
-# mount namespace) and extra environment for the postmaster.
+# (lib.sh), but two at once, optionally with our own /etc/hosts (bound in
+# the postmaster's own mount namespace) and extra environment for it.
 sec_start_cluster() {
 	local name=$1 hosts=$2 envs=$3 conf=$4 dir=$tmp/$1 port
 	mkdir -p "$dir" && chown postgres:postgres "$dir"
 	port=$(imcheck_free_port)
-	runuser -u postgres -- initdb -D "$dir/data" -A trust -E UTF8 --locale=C \
-		--no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; return 1; }
-	IMCHECK_CLUSTERS+=("$dir/data")
-	cat >>"$dir/data/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-max_connections = 40
-fsync = off
-log_line_prefix = '%m [%p] %u '
-$conf
-CONF
-	local start=(runuser -u postgres -- env $envs pg_ctl -D "$dir/data" -l "$dir/server.log" -w -t 60 start)
-	if [ -n "$hosts" ] &&
-		! unshare -m --propagation private -- sh -c 'mount --bind "$0" /etc/hosts' "$hosts" 2>/dev/null; then
+	imcheck_init_cluster "$dir" "$port" '%m [%p] %u ' "$conf" || return 1
+	if [ -n "$hosts" ] && ! imcheck_as_server --hosts "$hosts" true 2>/dev/null; then
 		export SEC_NO_HOSTS=1	# the region check reports it
 		hosts=""
 	fi
-	if [ -n "$hosts" ]; then
-		unshare -m --propagation private -- sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' \
-			"$hosts" "${start[@]}" >/dev/null
-	else
-		"${start[@]}" >/dev/null
-	fi || { cat "$dir/server.log" >&2; return 1; }
+	# shellcheck disable=SC2086
+	imcheck_as_server ${hosts:+--hosts "$hosts"} env $envs "$IMCHECK_SERVER_BIN/pg_ctl" \
+		-D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||
+		{ cat "$dir/server.log" >&2; return 1; }
 	eval "export SEC_${name^^}_HOST=$dir SEC_${name^^}_PORT=$port SEC_${name^^}_DATA=$dir/data SEC_${name^^}_LOG=$dir/server.log"
 }
 
