@@ -17,7 +17,13 @@ REGRESS = setup basic errors cancel tls privileges operations apis table
 REGRESS_OPTS = --inputdir=. --outputdir=$(or $(IMCHECK_RESULTS_DIR),.)
 
 PKG_DEPS = libcurl json-c openssl zlib
+# Only the module's entry points leave imcheck.so (_PG_init, the magic
+# block, the SQL-callable functions and their pg_finfo_ records: the ones
+# PostgreSQL marks PGDLLEXPORT), not its internal names, which would share
+# the backend's namespace.  16 and later compile modules so themselves; 15
+# leaves PGDLLEXPORT empty on Linux, so it is given here (c.h keeps it).
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags $(PKG_DEPS)) -Wall -Wextra \
+              -fvisibility=hidden '-DPGDLLEXPORT=__attribute__((visibility("default")))' \
               -fno-semantic-interposition \
               -Wno-unused-parameter -Wno-missing-field-initializers \
               -Wno-sign-compare

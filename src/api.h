@@ -11,8 +11,6 @@
 #ifndef IMCHECK_API_H
 #define IMCHECK_API_H
 
-#include "postgres.h"
-
 #include "outcome.h"
 #include "protocol.h"
 

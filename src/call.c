@@ -26,6 +26,24 @@ out_of_memory(void)
 			 errmsg("out of memory")));
 }
 
+/*
+ * Every option is checked, as pg_net does: a libcurl that refuses one
+ * cannot make the call as it must be made (one built without a protocol, or
+ * older at run time than at build time), and no call goes out half set.
+ * The option is named, never its value (the URL holds the UserSig).
+ */
+#define set_option(easy, option, value) \
+	check_option(curl_easy_setopt((easy), (option), (value)), #option)
+
+static void
+check_option(CURLcode rc, const char *option)
+{
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not set libcurl option %s: %s", option, curl_easy_strerror(rc))));
+}
+
 /* libcurl's write callback: keeps the answer's body, up to the cap. */
 static size_t
 receive_answer(char *data, size_t size, size_t nmemb, void *userp)
@@ -123,33 +141,33 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	call->easy = e = curl_easy_init();
 	if (e == NULL)
 		out_of_memory();
-	curl_easy_setopt(e, CURLOPT_PRIVATE, call);
-	curl_easy_setopt(e, CURLOPT_URL, call->url);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->request.data);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) call->request.len);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, receive_answer);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, receive_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CALL_MAX_ANSWER_BYTES);
-	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, request_going_out);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, call);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) cfg->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+	set_option(e, CURLOPT_PRIVATE, call);
+	set_option(e, CURLOPT_URL, call->url);
+	set_option(e, CURLOPT_POSTFIELDS, call->request.data);
+	set_option(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) call->request.len);
+	set_option(e, CURLOPT_HTTPHEADER, request_headers);
+	set_option(e, CURLOPT_WRITEFUNCTION, receive_answer);
+	set_option(e, CURLOPT_WRITEDATA, call);
+	set_option(e, CURLOPT_HEADERFUNCTION, receive_header);
+	set_option(e, CURLOPT_HEADERDATA, call);
+	set_option(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) CALL_MAX_ANSWER_BYTES);
+	set_option(e, CURLOPT_PREREQFUNCTION, request_going_out);
+	set_option(e, CURLOPT_PREREQDATA, call);
+	set_option(e, CURLOPT_TIMEOUT_MS, (long) cfg->timeout_ms);
+	set_option(e, CURLOPT_ERRORBUFFER, call->errbuf);
 
 	/* no signals (PostgreSQL owns them), http(s) only, no redirects */
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	set_option(e, CURLOPT_NOSIGNAL, 1L);
+	set_option(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	set_option(e, CURLOPT_FOLLOWLOCATION, 0L);
 	/* certificates are always checked */
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	set_option(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	set_option(e, CURLOPT_SSL_VERIFYHOST, 2L);
 	/* with a CA file, trust only it, not also the system's CA directory */
 	if (cfg->ca_file)
 	{
-		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+		set_option(e, CURLOPT_CAINFO, cfg->ca_file);
+		set_option(e, CURLOPT_CAPATH, NULL);
 	}
 	/*
 	 * Through imcheck.proxy, always in a tunnel: the proxy never sees a
@@ -159,21 +177,21 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	 */
 	if (cfg->proxy != NULL)
 	{
-		curl_easy_setopt(e, CURLOPT_PROXY, cfg->proxy);
-		curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+		set_option(e, CURLOPT_PROXY, cfg->proxy);
+		set_option(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+		set_option(e, CURLOPT_NOPROXY, "");
 	}
 	else
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+		set_option(e, CURLOPT_PROXY, "");
+	set_option(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	/*
 	 * A connection idle for longer may have been closed by the server, a
 	 * load balancer or a NAT without a word: open a new one instead (see
 	 * doc/architecture.md, "Kept connections").
 	 */
-	curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, (long) CALL_MAX_IDLE_S);
+	set_option(e, CURLOPT_MAXAGE_CONN, (long) CALL_MAX_IDLE_S);
 	if (call->fresh_connection)
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		set_option(e, CURLOPT_FRESH_CONNECT, 1L);
 
 	/*
 	 * HTTP/2 where the server offers it in the TLS handshake (ALPN): many
@@ -184,12 +202,12 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	 * over plain http://, which is HTTP/1.1, but which libcurl would learn
 	 * only from the first answer, a round trip with no other call started.
 	 */
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
+	set_option(e, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
 	if (strncasecmp(call->url, "https://", 8) == 0)
-		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+		set_option(e, CURLOPT_PIPEWAIT, 1L);
 	/* every socket goes through multi.c (the wait set, its checks before reuse) */
-	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, multi_open_socket);
-	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, multi_close_socket);
+	set_option(e, CURLOPT_OPENSOCKETFUNCTION, multi_open_socket);
+	set_option(e, CURLOPT_CLOSESOCKETFUNCTION, multi_close_socket);
 
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
 		out_of_memory();
@@ -209,6 +227,7 @@ call_free(imcheck_call *call, CURLM *multi)
 	protocol_buffer_free(&call->answer);
 	if (call->url != NULL)
 	{
+		explicit_bzero(call->url, strlen(call->url));	/* it holds the UserSig */
 		pfree(call->url);
 		call->url = NULL;
 	}

@@ -12,8 +12,6 @@
 #ifndef IMCHECK_CALL_H
 #define IMCHECK_CALL_H
 
-#include "postgres.h"
-
 #include <curl/curl.h>
 
 #include "job.h"

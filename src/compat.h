@@ -5,12 +5,12 @@
 #ifndef IMCHECK_COMPAT_H
 #define IMCHECK_COMPAT_H
 
-#include "postgres.h"
-
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
 #include "utils/wait_event.h"
+
+#include "fmgr.h"
 
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"				/* VARDATA_ANY and friends left postgres.h */
@@ -97,5 +97,14 @@ imcheck_wait_event(imcheck_wait wait)
 	return PG_WAIT_EXTENSION;
 #endif
 }
+
+/*
+ * A SQL-callable function, exported from imcheck.so (built with hidden
+ * visibility): 16's PG_FUNCTION_INFO_V1 marks the function PGDLLEXPORT,
+ * 15's only its pg_finfo_ record.
+ */
+#define IMCHECK_SQL_FUNCTION(name) \
+	extern PGDLLEXPORT Datum name(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(name)
 
 #endif							/* IMCHECK_COMPAT_H */

@@ -244,13 +244,34 @@ escaped(const char *s)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	result = pstrdup(e);
+	explicit_bzero(e, strlen(e));	/* it may be the UserSig */
 	curl_free(e);
 	return result;
 }
 
 static void
+forget_copy(char **copy)
+{
+	if (*copy != NULL)
+	{
+		explicit_bzero(*copy, strlen(*copy));
+		pfree(*copy);
+		*copy = NULL;
+	}
+}
+
+void
+imcheck_forget_usersig(imcheck_config *cfg)
+{
+	forget_copy(&cfg->usersig);
+	forget_copy(&cfg->usersig_escaped);
+	forget_copy(&cfg->url_query);
+}
+
+static void
 build_url_query(imcheck_config *cfg, const char *usersig)
 {
+	imcheck_forget_usersig(cfg);
 	cfg->usersig = pstrdup(usersig);
 	cfg->usersig_escaped = escaped(usersig);
 	cfg->url_query = psprintf("?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",

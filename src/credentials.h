@@ -21,4 +21,10 @@ extern void imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid);
  */
 extern bool imcheck_renew_usersig(imcheck_config *cfg);
 
+/*
+ * Zeroes and frees the config's copies of the UserSig (the URL query holds
+ * one), once its calls are over.
+ */
+extern void imcheck_forget_usersig(imcheck_config *cfg);
+
 #endif							/* IMCHECK_CREDENTIALS_H */

@@ -41,8 +41,6 @@ StaticAssertDecl(RATELIMIT_LOGS == IMCHECK_APIS, "a rate log per API");
 /* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4
 
-#define monotonic_us() ratelimit_monotonic_us()
-
 /* A batch waiting out its backoff before it is sent again. */
 typedef struct pending_retry
 {
@@ -133,6 +131,26 @@ batch_done(run_state *rs, imcheck_job *job)
 	rs->feed->job_done(rs->feed->arg, job);
 }
 
+/*
+ * A fresh UserSig from the key; false when none can be made (the key is
+ * gone since the statement began), and the 70001 then stands.
+ */
+static bool
+renew_usersig(run_state *rs)
+{
+	/* the config outlives the job whose memory is current */
+	MemoryContext job_memory = MemoryContextSwitchTo(rs->memory);
+	bool		renewed = imcheck_renew_usersig(rs->cfg);
+
+	MemoryContextSwitchTo(job_memory);
+	if (renewed)
+	{
+		rs->usersig_generation++;
+		rs->usersig_renewals++;
+	}
+	return renewed;
+}
+
 /* What a finished call means; stores its results when it succeeded. */
 static call_outcome
 judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
@@ -148,18 +166,8 @@ judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
 	 */
 	if (out.usersig_expired && rs->cfg->usersig_from_key &&
 		(call->usersig_generation < rs->usersig_generation ||
-		 rs->usersig_renewals == 0))
+		 (rs->usersig_renewals == 0 && renew_usersig(rs))))
 	{
-		if (call->usersig_generation == rs->usersig_generation)
-		{
-			/* the config outlives the job whose memory is current */
-			MemoryContext job_memory = MemoryContextSwitchTo(rs->memory);
-
-			imcheck_renew_usersig(rs->cfg);
-			MemoryContextSwitchTo(job_memory);
-			rs->usersig_generation++;
-			rs->usersig_renewals++;
-		}
 		out.verdict = VERDICT_TRANSIENT;
 		out.reason = RETRY_USERSIG_RENEWED;
 	}
@@ -239,7 +247,7 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	bool		was_fresh = call->fresh_connection;
 	uint32		call_random = call->random;
 	ratelimit_ticket ticket = call->ticket;
-	int64		took_us = monotonic_us() - call->started_us;
+	int64		took_us = ratelimit_monotonic_us() - call->started_us;
 	bool		free_retry;
 	imcheck_job *job = call->job;
 
@@ -260,7 +268,7 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	{
 		imcheck_stats_call_finished(0, res.connects);
 		imcheck_stats_stale_connection();
-		queue_retry(rs, job, batch, attempt, failovers, true, monotonic_us());
+		queue_retry(rs, job, batch, attempt, failovers, true, ratelimit_monotonic_us());
 		return;
 	}
 
@@ -269,7 +277,7 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	{
 		failover_unreachable(rs->cfg, endpoint, &out);
 		imcheck_stats_call_finished(0, res.connects);
-		queue_retry(rs, job, batch, attempt, failovers + 1, false, monotonic_us());
+		queue_retry(rs, job, batch, attempt, failovers + 1, false, ratelimit_monotonic_us());
 		return;
 	}
 	if (out.unreachable)		/* at none of them: say why for each */
@@ -309,7 +317,7 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
 	queue_retry(rs, job, batch, free_retry ? attempt : attempt + 1, 0, false,
-				monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
+				ratelimit_monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
 }
 
 /* finish_call_of_job, with what it stores allocated in the job's memory */
@@ -458,7 +466,7 @@ start_call(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failo
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
-	call->started_us = monotonic_us();
+	call->started_us = ratelimit_monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();
 	call_start(call, multi_handle(), rs->cfg);
@@ -490,7 +498,6 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		int			retry_index;
 		int64		ready_at;
 		int64		wait;
-		int64_t		started;
 		ratelimit_ticket ticket;
 
 		if (!next_batch(rs, now, &job, &batch, &attempt, &failovers, &fresh_connection,
@@ -499,7 +506,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			wake_at = Min(wake_at, ready_at);
 			break;
 		}
-		wait = ratelimit_try_acquire(rs->cfg->api->id, rs->cfg->rate_limit, &started, &ticket);
+		wait = ratelimit_try_acquire(rs->cfg->api->id, rs->cfg->rate_limit, &ticket);
 		if (wait > 0)
 		{
 			wake_at = Min(wake_at, now + wait);
@@ -541,20 +548,25 @@ abandon_calls(run_state *rs)
 void
 imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 {
-	run_state	rs = {0};
+	/*
+	 * On the heap: PG_FINALLY reads what the loop changed, which a local
+	 * would have to be volatile for (setjmp/longjmp).
+	 */
+	run_state  *rs = palloc0(sizeof(run_state));
 
 	failover_statement_starts(cfg);
-	rs.max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
+	rs->max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
-	curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
-					  (long) (rs.max_in_flight + SPARE_CONNECTIONS));
+	multi_set_option(curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
+									   (long) (rs->max_in_flight + SPARE_CONNECTIONS)),
+					 "CURLMOPT_MAXCONNECTS");
 
-	rs.cfg = cfg;
-	rs.feed = feed;
-	rs.memory = CurrentMemoryContext;
-	rs.calls = palloc0(sizeof(imcheck_call *) * rs.max_in_flight);
-	rs.retries_cap = 32;
-	rs.retries = palloc(sizeof(pending_retry) * rs.retries_cap);
+	rs->cfg = cfg;
+	rs->feed = feed;
+	rs->memory = CurrentMemoryContext;
+	rs->calls = palloc0(sizeof(imcheck_call *) * rs->max_in_flight);
+	rs->retries_cap = 32;
+	rs->retries = palloc(sizeof(pending_retry) * rs->retries_cap);
 
 	imcheck_stats_check_started(cfg->api->id, 0);
 	PG_TRY();
@@ -566,28 +578,30 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 			bool		rate_blocked;
 
 			CHECK_FOR_INTERRUPTS();
-			now = monotonic_us();
-			wake_at = start_calls(&rs, now, &rate_blocked);
-			if (rs.feed_ended && rs.jobs_open == 0)
+			now = ratelimit_monotonic_us();
+			wake_at = start_calls(rs, now, &rate_blocked);
+			if (rs->feed_ended && rs->jobs_open == 0)
 				break;
 			multi_wait(wake_at, now,
-					   imcheck_wait_event(rs.in_flight > 0 ? IMCHECK_WAIT_CALL
+					   imcheck_wait_event(rs->in_flight > 0 ? IMCHECK_WAIT_CALL
 										  : IMCHECK_WAIT_RATE_BUDGET));
-			collect_finished(&rs);
+			collect_finished(rs);
 			if (rate_blocked)
-				rs.rate_wait_us += monotonic_us() - now;
+				rs->rate_wait_us += ratelimit_monotonic_us() - now;
 		}
 	}
 	PG_FINALLY();
 	{
-		abandon_calls(&rs);
+		abandon_calls(rs);
+		imcheck_forget_usersig(cfg);
 		imcheck_stats_check_ended();
-		imcheck_stats_rate_wait(rs.rate_wait_us);
+		imcheck_stats_rate_wait(rs->rate_wait_us);
 	}
 	PG_END_TRY();
 
-	pfree(rs.calls);
-	pfree(rs.retries);
+	pfree(rs->calls);
+	pfree(rs->retries);
+	pfree(rs);
 }
 
 /* The feed of imcheck_run_job: its one job. */
@@ -620,6 +634,9 @@ imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 	imcheck_feed feed = {one_job_next, one_job_done, &one};
 
 	if (job->n == 0)
+	{
+		imcheck_forget_usersig(cfg);
 		return;
+	}
 	imcheck_run_feed(cfg, &feed);
 }

@@ -6,11 +6,8 @@
 #ifndef IMCHECK_ENGINE_H
 #define IMCHECK_ENGINE_H
 
-#include "postgres.h"
-
 #include "job.h"
 #include "settings.h"
-
 
 /*
  * Runs the job: returns when every distinct ID has a result, or raises an

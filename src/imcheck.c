@@ -24,17 +24,18 @@
 #include "utils/jsonb.h"
 
 #include "api.h"
+#include "compat.h"
 #include "engine.h"
 #include "input.h"
 #include "protocol.h"
 #include "settings.h"
 #include "shmem.h"
 
-PG_FUNCTION_INFO_V1(im_account_check);
-PG_FUNCTION_INFO_V1(im_account_import);
-PG_FUNCTION_INFO_V1(im_query_online_status);
-PG_FUNCTION_INFO_V1(im_account_check_support);
-PG_FUNCTION_INFO_V1(imcheck_version);
+IMCHECK_SQL_FUNCTION(im_account_check);
+IMCHECK_SQL_FUNCTION(im_account_import);
+IMCHECK_SQL_FUNCTION(im_query_online_status);
+IMCHECK_SQL_FUNCTION(im_account_check_support);
+IMCHECK_SQL_FUNCTION(imcheck_version);
 
 /* the library's version, next to the extension's SQL version */
 #define IMCHECK_LIBRARY_VERSION "1.4"
@@ -48,7 +49,7 @@ PG_MODULE_MAGIC;
 
 bool		imcheck_preloaded = false;
 
-void		_PG_init(void);
+PGDLLEXPORT void _PG_init(void);	/* 15's fmgr.h does not declare it */
 
 void
 _PG_init(void)

@@ -49,7 +49,6 @@ input_user_ids(FunctionCallInfo fcinfo, int arg, const char *function, ArrayType
 	const uint8 *nullmap;
 	const char *ptr;
 
-	input_not_null(fcinfo, arg, "user_ids");
 	array = PG_GETARG_ARRAYTYPE_P(arg);
 	check_one_dimension(array, "user_ids");
 	nitems = ArrayGetNItems(ARR_NDIM(array), ARR_DIMS(array));
@@ -206,7 +205,6 @@ input_find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map 
 	distinct_ids ids = {data, offsets};
 	distinct_hash *set = distinct_create(CurrentMemoryContext, (uint32) nitems, &ids);
 
-	map->nitems = nitems;
 	map->is_repeat = palloc0((nitems + 7) / 8);
 	job->n = 0;
 	for (int i = 0; i < nitems; i++)

@@ -6,8 +6,6 @@
 #ifndef IMCHECK_INPUT_H
 #define IMCHECK_INPUT_H
 
-#include "postgres.h"
-
 #include "utils/array.h"
 
 #include "job.h"
@@ -20,7 +18,6 @@
  */
 typedef struct element_map
 {
-	int			nitems;
 	uint8	   *is_repeat;
 	uint32	   *repeat_of;
 	uint32		n_repeats;
@@ -28,9 +25,10 @@ typedef struct element_map
 } element_map;
 
 /*
- * Checks argument arg of fcinfo (user_ids) and its elements: not null, one
- * dimension, not too many, none null or too long.  Returns its number of
- * elements, and *array.  function names the SQL function in errors.
+ * Checks argument arg of fcinfo (user_ids, which the caller has found not
+ * null) and its elements: one dimension, not too many, none null or too
+ * long.  Returns its number of elements, and *array.  function names the
+ * SQL function in errors.
  */
 extern int	input_user_ids(FunctionCallInfo fcinfo, int arg, const char *function,
 						   ArrayType **array);

@@ -5,8 +5,6 @@
 #ifndef IMCHECK_JOB_H
 #define IMCHECK_JOB_H
 
-#include "postgres.h"
-
 #include "outcome.h"
 
 /* Detail texts remembered to store each only once (a few platform combinations recur) */

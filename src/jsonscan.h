@@ -1,11 +1,14 @@
 /*
  * jsonscan.h - a strict RFC 8259 JSON scanner that allocates nothing.
  *
- * Plain C, shared by the response parser (protocol.c) and imsim's request
- * parser: general-purpose parsers (json-c) spent most of both programs'
- * time on a few hundred mallocs per 100-item document.  The scanner walks
- * a document in place; callers pick out the members they need and skip
- * the rest with jsonscan_value().
+ * Plain C, shared by the response parser (protocol.c), imsim's request
+ * parser and the fuzzers, so all three read JSON by the same rules.  It
+ * exists for what a general-purpose parser (json-c) hides: a member that
+ * appears twice (an answer must be refused, not read by whichever copy the
+ * parser kept), strings compared byte for byte as sent (escapes decoded
+ * only where asked), and no allocation at all while an answer is read.  The
+ * scanner walks a document in place; callers pick out the members they
+ * need and skip the rest with jsonscan_value().
  *
  * Rules: whitespace is space, tab, CR, LF; strings must not hold raw
  * control characters (< 0x20); escapes are \" \\ \/ \b \f \n \r \t \uXXXX;

@@ -193,11 +193,39 @@ set_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+/* A multi option refused is an ERROR naming it (see set_option in call.c). */
+void
+multi_set_option(CURLMcode rc, const char *option)
+{
+	if (rc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not set libcurl option %s: %s", option, curl_multi_strerror(rc))));
+}
+
+/*
+ * The oldest libcurl imcheck runs on: 7.85.0 brought CURLOPT_PROTOCOLS_STR,
+ * which keeps calls to http and https.  The library loaded at run time may
+ * be older than the headers it was built with.
+ */
+#define MULTI_OLDEST_LIBCURL 0x075500
+#define MULTI_OLDEST_LIBCURL_TEXT "7.85.0"
+#if LIBCURL_VERSION_NUM < MULTI_OLDEST_LIBCURL
+#error "imcheck needs libcurl " MULTI_OLDEST_LIBCURL_TEXT " or later"
+#endif
+
 CURLM *
 multi_handle(void)
 {
 	if (!state.curl_ready)
 	{
+		const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+		if (v->version_num < MULTI_OLDEST_LIBCURL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("imcheck needs libcurl %s or later, but this server loaded libcurl %s",
+							MULTI_OLDEST_LIBCURL_TEXT, v->version)));
 		if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -206,13 +234,27 @@ multi_handle(void)
 	}
 	if (state.multi == NULL)
 	{
-		state.multi = curl_multi_init();
-		if (state.multi == NULL)
+		CURLM	   *multi = curl_multi_init();
+		const char *option = "CURLMOPT_SOCKETFUNCTION";
+		CURLMcode	rc;
+
+		if (multi == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("could not initialize libcurl")));
-		curl_multi_setopt(state.multi, CURLMOPT_SOCKETFUNCTION, watch_socket);
-		curl_multi_setopt(state.multi, CURLMOPT_TIMERFUNCTION, set_timer);
+		/* kept only once both callbacks are in place */
+		rc = curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, watch_socket);
+		if (rc == CURLM_OK)
+		{
+			option = "CURLMOPT_TIMERFUNCTION";
+			rc = curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, set_timer);
+		}
+		if (rc != CURLM_OK)
+		{
+			curl_multi_cleanup(multi);
+			multi_set_option(rc, option);
+		}
+		state.multi = multi;
 	}
 	return state.multi;
 }

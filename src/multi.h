@@ -34,6 +34,7 @@
 
 /* The multi handle, made on first use (raises if libcurl cannot start). */
 extern CURLM *multi_handle(void);
+extern void multi_set_option(CURLMcode rc, const char *option);
 
 /* Closes the multi handle and its cached connections (a new one comes next). */
 extern void multi_reset(void);

@@ -10,8 +10,6 @@
 #ifndef IMCHECK_OUTCOME_H
 #define IMCHECK_OUTCOME_H
 
-#include "postgres.h"
-
 #include "compat.h"
 #include "settings.h"
 

@@ -6,8 +6,6 @@
 #ifndef IMCHECK_PACING_H
 #define IMCHECK_PACING_H
 
-#include "postgres.h"
-
 #include "outcome.h"
 #include "settings.h"
 

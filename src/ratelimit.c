@@ -31,6 +31,13 @@
  * service's window and are refused before any cluster hears of it; evenly
  * spaced, the clusters' calls overrun it by about the calls in flight when
  * the first refusal comes back, once, when they start together.
+ *
+ * A shared log is guarded by an LWLock of its own (the tranche
+ * "imcheck_rate_log"), not a spinlock: asking for a start reads the
+ * adaptive rate (floating point), a refusal counts the window's calls with
+ * a binary search over the ring, and an answer's time is written back along
+ * the calls in flight, more than the few instructions a spinlock may guard;
+ * a session that waits for the lock sleeps instead of spinning.
  */
 #include "postgres.h"
 
@@ -38,7 +45,7 @@
 
 #include "miscadmin.h"
 #include "utils/memutils.h"
-#include "storage/spin.h"
+#include "storage/lwlock.h"
 
 #include "ratelimit.h"
 
@@ -65,7 +72,6 @@
 
 typedef struct call_log
 {
-	slock_t		mutex;			/* used only when shared */
 	uint64_t	count;			/* calls recorded; next slot = count % MAX */
 	int64_t		next_start_us;	/* when the even spacing allows the next call */
 	/* the adaptive rate: allowed_at_cut at cut_at_us, growing since */
@@ -76,6 +82,7 @@ typedef struct call_log
 } call_log;
 
 static call_log *shared_logs = NULL;
+static LWLockPadded *shared_locks = NULL;	/* one per shared log */
 static call_log *local_logs = NULL;
 
 size_t
@@ -85,15 +92,12 @@ ratelimit_shmem_size(void)
 }
 
 void
-ratelimit_shmem_attach(void *place, bool initialize)
+ratelimit_shmem_attach(void *place, bool initialize, LWLockPadded *locks)
 {
 	shared_logs = place;
+	shared_locks = locks;
 	if (initialize)
-	{
 		memset(shared_logs, 0, sizeof(call_log) * RATELIMIT_LOGS);
-		for (int i = 0; i < RATELIMIT_LOGS; i++)
-			SpinLockInit(&shared_logs[i].mutex);
-	}
 }
 
 static call_log *
@@ -137,7 +141,7 @@ allowed_rate(const call_log *log, int rate, int64_t now_us)
 }
 
 int64_t
-ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_ticket *ticket)
+ratelimit_try_acquire(int log_index, int rate, ratelimit_ticket *ticket)
 {
 	call_log   *log;
 	bool		shared;
@@ -146,15 +150,12 @@ ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_tick
 
 	*ticket = UINT64_MAX;
 	if (rate <= 0)
-	{
-		*start_us = ratelimit_monotonic_us();
 		return 0;
-	}
 	if (rate > RATELIMIT_MAX_RATE)
 		rate = RATELIMIT_MAX_RATE;
 	log = the_log(log_index, &shared);
 	if (shared)
-		SpinLockAcquire(&log->mutex);
+		LWLockAcquire(&shared_locks[log_index].lock, LW_EXCLUSIVE);
 
 	/*
 	 * Read the clock under the lock: sessions then record their starts in
@@ -162,7 +163,6 @@ ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_tick
 	 * does not record a time from before its pause.
 	 */
 	now_us = ratelimit_monotonic_us();
-	*start_us = now_us;
 	rate = allowed_rate(log, rate, now_us);
 	if (log->count >= (uint64_t) rate)
 	{
@@ -204,7 +204,7 @@ ratelimit_try_acquire(int log_index, int rate, int64_t *start_us, ratelimit_tick
 		*ticket = log->count++;
 	}
 	if (shared)
-		SpinLockRelease(&log->mutex);
+		LWLockRelease(&shared_locks[log_index].lock);
 	return wait;
 }
 
@@ -218,7 +218,7 @@ ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 		return;
 	log = the_log(log_index, &shared);
 	if (shared)
-		SpinLockAcquire(&log->mutex);
+		LWLockAcquire(&shared_locks[log_index].lock, LW_EXCLUSIVE);
 
 	/*
 	 * Move the call's time later, and every call recorded after it that is
@@ -237,7 +237,7 @@ ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 		*slot = sent_us;
 	}
 	if (shared)
-		SpinLockRelease(&log->mutex);
+		LWLockRelease(&shared_locks[log_index].lock);
 }
 
 /*
@@ -277,7 +277,7 @@ ratelimit_refused(int log_index, int rate, ratelimit_ticket ticket)
 		rate = RATELIMIT_MAX_RATE;
 	log = the_log(log_index, &shared);
 	if (shared)
-		SpinLockAcquire(&log->mutex);
+		LWLockAcquire(&shared_locks[log_index].lock, LW_EXCLUSIVE);
 	/* a call started before the last cut: the cut already answers it */
 	if (ticket >= log->calls_before_cut && ticket < log->count &&
 		ticket + RATELIMIT_MAX_RATE > log->count)
@@ -292,6 +292,6 @@ ratelimit_refused(int log_index, int rate, ratelimit_ticket ticket)
 		cut = true;
 	}
 	if (shared)
-		SpinLockRelease(&log->mutex);
+		LWLockRelease(&shared_locks[log_index].lock);
 	return cut;
 }

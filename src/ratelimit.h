@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "storage/lwlock.h"
+
 /* The window, in microseconds: one second plus a margin for delivery. */
 #define RATELIMIT_WINDOW_US (1000 * 1000 + 20 * 1000)
 
@@ -38,24 +40,24 @@
 typedef uint64_t ratelimit_ticket;
 
 /*
- * The call log in shared memory (shmem.c places it), so that every session
- * of the server paces against one budget.  Without it each session keeps
- * its own log.
+ * The call log in shared memory (shmem.c places it, with the named LWLock
+ * tranche RATELIMIT_LOCK_TRANCHE of RATELIMIT_LOGS locks, one per log), so
+ * that every session of the server paces against one budget.  Without it
+ * each session keeps its own log.
  */
+#define RATELIMIT_LOCK_TRANCHE "imcheck_rate_log"
 extern size_t ratelimit_shmem_size(void);
-extern void ratelimit_shmem_attach(void *place, bool initialize);
+extern void ratelimit_shmem_attach(void *place, bool initialize, LWLockPadded *locks);
 
 /* CLOCK_MONOTONIC in microseconds: the same clock in every process. */
 extern int64_t ratelimit_monotonic_us(void);
 
 /*
  * Asks to start a call of API log now under a limit of rate calls per window (0 =
- * unlimited).  Returns 0, records the call and sets *start_us (the time
- * recorded) and *ticket when it may start; otherwise returns how many
- * microseconds to wait before asking again.
+ * unlimited).  Returns 0, records the call and sets *ticket when it may
+ * start; otherwise returns how many microseconds to wait before asking again.
  */
-extern int64_t ratelimit_try_acquire(int log, int rate, int64_t *start_us,
-									 ratelimit_ticket *ticket);
+extern int64_t ratelimit_try_acquire(int log, int rate, ratelimit_ticket *ticket);
 
 /*
  * The API refused a recorded call for its rate limit: cuts the rate the
@@ -66,8 +68,8 @@ extern bool ratelimit_refused(int log, int rate, ratelimit_ticket ticket);
 
 /*
  * Moves a recorded call's time later, to when its request was really sent
- * (the engine calls it as the first byte goes out), if it is still in the
- * log.
+ * (call.c calls it from libcurl's callback as the request goes out), if it
+ * is still in the log.  It raises no ERROR, as a callback must not.
  */
 extern void ratelimit_refine(int log, ratelimit_ticket ticket, int64_t sent_us);
 

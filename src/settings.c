@@ -315,7 +315,7 @@ imcheck_define_settings(void)
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("imcheck.log_level",
-							 gettext_noop("Level of the line logged for each im_account_check statement."),
+							 gettext_noop("Level of the line logged for each statement of imcheck's functions and each run of im_account_check_table."),
 							 gettext_noop("The line says how many UserIDs were checked in how many calls, with how many retries, in how long."),
 							 &imcheck_log_level, LOG, log_level_options,
 							 PGC_SUSET, 0,

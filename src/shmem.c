@@ -31,6 +31,7 @@ request_segment(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(segment_size());
+	RequestNamedLWLockTranche(RATELIMIT_LOCK_TRANCHE, RATELIMIT_LOGS);
 }
 
 static void
@@ -43,7 +44,7 @@ attach_segment(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	segment = ShmemInitStruct("imcheck", segment_size(), &found);
-	ratelimit_shmem_attach(segment, !found);
+	ratelimit_shmem_attach(segment, !found, GetNamedLWLockTranche(RATELIMIT_LOCK_TRANCHE));
 	imcheck_stats_shmem_attach(segment + MAXALIGN(ratelimit_shmem_size()),
 							   MaxBackends, !found);
 	LWLockRelease(AddinShmemInitLock);

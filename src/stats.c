@@ -343,7 +343,7 @@ put_api_counters(ReturnSetInfo *rsinfo, shared_stats *s, imcheck_api_id api)
 		put_counter(rsinfo, api, "failed_calls_code_other", f.other);
 }
 
-PG_FUNCTION_INFO_V1(imcheck_stats);
+IMCHECK_SQL_FUNCTION(imcheck_stats);
 
 /* imcheck_stats() -> (api text, name text, value bigint): the cumulative counters. */
 Datum
@@ -359,7 +359,7 @@ imcheck_stats(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-PG_FUNCTION_INFO_V1(imcheck_reset_stats);
+IMCHECK_SQL_FUNCTION(imcheck_reset_stats);
 
 Datum
 imcheck_reset_stats(PG_FUNCTION_ARGS)
@@ -375,7 +375,7 @@ imcheck_reset_stats(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(imcheck_progress);
+IMCHECK_SQL_FUNCTION(imcheck_progress);
 
 /*
  * imcheck_progress() -> one row per running check: pid, started, user_ids,

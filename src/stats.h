@@ -11,8 +11,6 @@
 #ifndef IMCHECK_STATS_H
 #define IMCHECK_STATS_H
 
-#include "postgres.h"
-
 #include "api.h"
 #include "outcome.h"
 
@@ -22,7 +20,6 @@
  */
 extern Size imcheck_stats_shmem_size(int n_slots);
 extern void imcheck_stats_shmem_attach(void *place, int n_slots, bool initialize);
-
 
 /* A check starts / ends (also on error): the progress slot of this backend. */
 extern void imcheck_stats_check_started(imcheck_api_id api, uint32 n_ids);

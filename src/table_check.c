@@ -35,11 +35,12 @@
 #include "utils/timestamp.h"
 
 #include "api.h"
+#include "compat.h"
 #include "engine.h"
 #include "protocol.h"
 #include "table_check.h"
 
-PG_FUNCTION_INFO_V1(im_account_check_table);
+IMCHECK_SQL_FUNCTION(im_account_check_table);
 
 #define DEFAULT_CHUNK_SIZE 100000
 #define MIN_CHUNK_SIZE 100

@@ -9,8 +9,6 @@
 #ifndef IMCHECK_TABLE_CHECK_H
 #define IMCHECK_TABLE_CHECK_H
 
-#include "postgres.h"
-
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 
