@@ -18,14 +18,6 @@
 /* Header fields of every call; made once per backend. */
 static struct curl_slist *request_headers = NULL;
 
-static void
-out_of_memory(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OUT_OF_MEMORY),
-			 errmsg("out of memory")));
-}
-
 /*
  * Every option is checked, as pg_net does: a libcurl that refuses one
  * cannot make the call as it must be made (one built without a protocol, or
@@ -129,7 +121,7 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 		if (list != NULL)
 			list = curl_slist_append(list, "Expect:");
 		if (list == NULL)
-			out_of_memory();
+			imcheck_out_of_memory();
 		request_headers = list;
 	}
 
@@ -140,7 +132,7 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 
 	call->easy = e = curl_easy_init();
 	if (e == NULL)
-		out_of_memory();
+		imcheck_out_of_memory();
 	set_option(e, CURLOPT_PRIVATE, call);
 	set_option(e, CURLOPT_URL, call->url);
 	set_option(e, CURLOPT_POSTFIELDS, call->request.data);
@@ -210,7 +202,7 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	set_option(e, CURLOPT_CLOSESOCKETFUNCTION, multi_close_socket);
 
 	if (curl_multi_add_handle(multi, e) != CURLM_OK)
-		out_of_memory();
+		imcheck_out_of_memory();
 }
 
 void
@@ -343,7 +335,7 @@ call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 	if (curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
 		r.connects = connects;
 	if (call->out_of_memory || (rc == CURLE_OUT_OF_MEMORY && !call->went_out))
-		out_of_memory();
+		imcheck_out_of_memory();
 	if (rc == CURLE_OK)
 	{
 		r.answered = true;
@@ -480,9 +472,7 @@ outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
 									pstrdup(resp->problem));
 			break;
 		case PROTOCOL_NO_MEMORY:
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("out of memory")));
+			imcheck_out_of_memory();
 	}
 	return out;
 }

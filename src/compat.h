@@ -22,11 +22,6 @@
 #endif
 
 /*
- * A function that never returns: 18 spells it C11's way, before the
- * declaration, and 19 dropped pg_attribute_noreturn(), which GCC and clang
- * also take before a declaration.
- */
-/*
  * A JSON lexer over len bytes of text in the database encoding, with its
  * escapes checked as jsonb checks them (17 added a first argument).
  */
@@ -38,6 +33,11 @@
 	makeJsonLexContextCstringLen((text), (int) (len), GetDatabaseEncoding(), true)
 #endif
 
+/*
+ * A function that never returns: 18 spells it C11's way, before the
+ * declaration, and 19 dropped pg_attribute_noreturn(), which GCC and clang
+ * also take before a declaration.
+ */
 #ifndef pg_noreturn
 #define pg_noreturn pg_attribute_noreturn()
 #endif

@@ -19,6 +19,7 @@
 #include "storage/fd.h"
 
 #include "credentials.h"
+#include "outcome.h"
 #include "usersig.h"
 
 
@@ -109,9 +110,7 @@ generated_usersig(const char *key, uint64_t sdkappid, bool force_renew)
 	if (usersig_cache.key == NULL || usersig_cache.identifier == NULL)
 	{
 		clear_usersig_cache();
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+		imcheck_out_of_memory();
 	}
 	return usersig_cache.usersig;
 }
@@ -240,9 +239,7 @@ escaped(const char *s)
 	char	   *result;
 
 	if (e == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+		imcheck_out_of_memory();
 	result = pstrdup(e);
 	explicit_bzero(e, strlen(e));	/* it may be the UserSig */
 	curl_free(e);

@@ -19,6 +19,7 @@
 #include "lib/stringinfo.h"
 
 #include "endpoints.h"
+#include "outcome.h"
 
 /* The API's domains in each region, primary first (doc/api.md). */
 static const struct
@@ -61,9 +62,7 @@ new_url_handle(void)
 	CURLU	   *h = curl_url();
 
 	if (h == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+		imcheck_out_of_memory();
 	return h;
 }
 

@@ -463,9 +463,7 @@ start_call(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failo
 	call->rate_log = rs->cfg->api->id;
 	call->fresh_connection = fresh_connection;
 	if (rs->cfg->api->build_request(job, first, call, &call->request) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+		imcheck_out_of_memory();
 	call->started_us = ratelimit_monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();

@@ -268,44 +268,77 @@ next_element(const char *ptr)
 	return (const char *) att_align_nominal(ptr, TYPALIGN_INT);
 }
 
+/* The columns after user_id and result_code, by function. */
+#define ROW_STATUS	0x1			/* account_status, or status */
+#define ROW_INFO	0x2			/* result_info, '' for none */
+#define ROW_DETAIL	0x4			/* detail (jsonb), from details[] */
+
+/*
+ * The result set: one row per input element, in input order, each from
+ * its distinct UserID's results in job.
+ */
+static void
+put_rows(FunctionCallInfo fcinfo, const imcheck_job *job, element_map *map, int nitems,
+		 int columns, const Datum *details)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	element_walk walk = {map};
+	Datum		status_texts[STATUS_VALUES];
+	Datum		empty_text = (Datum) 0;
+	const char *ptr = job->array_data;
+
+	if (columns & ROW_STATUS)
+		make_status_texts(status_texts);
+	if (columns & ROW_INFO)
+		empty_text = CStringGetTextDatum("");
+	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
+	{
+		uint32		d = input_next_distinct(&walk, i);
+		const char *info = NULL;
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+		int			n = 0;
+		int			info_at = -1;
+
+		values[n++] = PointerGetDatum(ptr);
+		values[n++] = Int32GetDatum(job->result_code ? job->result_code[d] : 0);
+		if (columns & ROW_STATUS)
+		{
+			values[n] = status_texts[job->status[d]];
+			nulls[n] = values[n] == (Datum) 0;
+			n++;
+		}
+		if (columns & ROW_INFO)
+		{
+			info = job->result_info ? job->result_info[d] : NULL;
+			info_at = n;
+			values[n++] = text_or_empty(info, empty_text);
+		}
+		if (columns & ROW_DETAIL)
+		{
+			values[n] = details != NULL ? details[d] : (Datum) 0;
+			nulls[n] = values[n] == (Datum) 0;
+			n++;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (info)
+			pfree(DatumGetPointer(values[info_at]));
+	}
+}
+
 Datum
 im_account_check(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *array;
 	imcheck_job job = {0};
 	element_map map = {0};
-	element_walk walk = {&map};
 	int			nitems;
-	const char *ptr;
-	Datum		empty_text;
-	Datum		status_texts[STATUS_VALUES];
 
 	nitems = begin_statement(fcinfo, &imcheck_api_account_check, 1, &array, &job, &map);
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_account_check, nitems, &job);
-	make_status_texts(status_texts);
-
-	/* one row per input element, in input order */
-	empty_text = CStringGetTextDatum("");
-	ptr = job.array_data;
-	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
-	{
-		uint32		d = input_next_distinct(&walk, i);
-		Datum		status = status_texts[job.status[d]];
-		const char *info = job.result_info ? job.result_info[d] : NULL;
-		Datum		values[4];
-		bool		nulls[4] = {false, false, status == (Datum) 0, false};
-
-		values[0] = PointerGetDatum(ptr);
-		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
-		values[2] = status;
-		values[3] = text_or_empty(info, empty_text);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (info)
-			pfree(DatumGetPointer(values[3]));
-	}
+	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_INFO, NULL);
 	return (Datum) 0;
 }
 
@@ -316,14 +349,10 @@ im_account_check(PG_FUNCTION_ARGS)
 Datum
 im_account_import(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *array;
 	imcheck_job job = {0};
 	element_map map = {0};
-	element_walk walk = {&map};
 	int			nitems;
-	const char *ptr;
-	Datum		empty_text;
 
 	nitems = begin_statement(fcinfo, &imcheck_api_account_import, 3, &array, &job, &map);
 	if (nitems == 0)
@@ -336,23 +365,7 @@ im_account_import(PG_FUNCTION_ARGS)
 	job.nicks = input_aligned_texts(fcinfo, 1, "nicks", nitems, &map, job.n);
 	job.face_urls = input_aligned_texts(fcinfo, 2, "face_urls", nitems, &map, job.n);
 	run_statement(&imcheck_api_account_import, nitems, &job);
-
-	empty_text = CStringGetTextDatum("");
-	ptr = job.array_data;
-	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
-	{
-		uint32		d = input_next_distinct(&walk, i);
-		const char *info = job.result_info ? job.result_info[d] : NULL;
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = PointerGetDatum(ptr);
-		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
-		values[2] = text_or_empty(info, empty_text);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (info)
-			pfree(DatumGetPointer(values[2]));
-	}
+	put_rows(fcinfo, &job, &map, nitems, ROW_INFO, NULL);
 	return (Datum) 0;
 }
 
@@ -360,21 +373,16 @@ im_account_import(PG_FUNCTION_ARGS)
 Datum
 im_query_online_status(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ArrayType  *array;
 	imcheck_job job = {0};
 	element_map map = {0};
-	element_walk walk = {&map};
 	int			nitems;
-	const char *ptr;
 	Datum	   *details = NULL;
-	Datum		status_texts[STATUS_VALUES];
 
 	nitems = begin_statement(fcinfo, &imcheck_api_online_status, 1, &array, &job, &map);
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_online_status, nitems, &job);
-	make_status_texts(status_texts);
 
 	/*
 	 * Each Detail text becomes jsonb once: the engine stores a text that
@@ -405,20 +413,6 @@ im_query_online_status(PG_FUNCTION_ARGS)
 			details[d] = jsonbs[k];
 		}
 	}
-	ptr = job.array_data;
-	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))
-	{
-		uint32		d = input_next_distinct(&walk, i);
-		Datum		status = status_texts[job.status[d]];
-		Datum		values[4];
-		bool		nulls[4] = {false, false, status == (Datum) 0,
-		details == NULL || details[d] == (Datum) 0};
-
-		values[0] = PointerGetDatum(ptr);
-		values[1] = Int32GetDatum(job.result_code ? job.result_code[d] : 0);
-		values[2] = status;
-		values[3] = nulls[3] ? (Datum) 0 : details[d];
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_DETAIL, details);
 	return (Datum) 0;
 }

@@ -6,6 +6,14 @@
 #include "api.h"
 #include "outcome.h"
 
+void
+imcheck_out_of_memory(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory")));
+}
+
 const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS] = {
 	"api_transient",
 	"api_rate_limited",

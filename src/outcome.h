@@ -79,6 +79,9 @@ extern call_outcome outcome_http_status(long status);
 extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 									  char *info);
 
+/* Raises "out of memory" (53200) for an allocation outside palloc's. */
+pg_noreturn extern void imcheck_out_of_memory(void);
+
 /* Raises the error of a VERDICT_FATAL outcome. */
 pg_noreturn extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg);
 
