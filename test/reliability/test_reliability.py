@@ -651,6 +651,11 @@ def check_waits_idle():
                      for k, v in used.items())
 
 
+# the cancel imsim's own stall (test/reliability/run.sh), and this check's
+CANCEL_STALL_MS = 300
+WAIT_NAMES_STALL_MS = 3000
+
+
 def check_wait_event_names():
     """While it waits, a backend shows what for in pg_stat_activity: from 17
     on under imcheck's own wait event names (which pg_wait_events lists),
@@ -667,7 +672,9 @@ def check_wait_event_names():
         wrong = "Extension:Extension" if named else "Extension:Imcheck"
         for situation in ("stall", "backoff"):
             faults, sql, key = SITUATIONS[situation]
-            sim_config(CANCEL, faults=faults, fault_budget=-1)
+            # stalls long enough that a loaded machine still looks in time
+            # (the statement is cancelled once seen)
+            sim_config(CANCEL, faults=faults, fault_budget=-1, stall_ms=WAIT_NAMES_STALL_MS)
             before = stats(CANCEL)["faults"].get(key, 0)
             a.send(sql)
             if not wait_fault(CANCEL, key, before):
@@ -697,7 +704,7 @@ def check_wait_event_names():
     finally:
         a.close()
         b.close()
-        sim_config(CANCEL, faults={})
+        sim_config(CANCEL, faults={}, stall_ms=CANCEL_STALL_MS)
     if problems:
         raise CheckFailed("; ".join(problems))
     return f"PostgreSQL {version // 10000}: " + ", ".join(f"{k}: {v}" for k, v in seen_in.items())
