@@ -122,6 +122,21 @@ def slow_run(users, target, chunk):
             p.wait(timeout=60)
 
 
+def continue_and_compare(label, users, target, n, chunk):
+    """A stopped run called again: it goes on from where it stopped and
+    finishes, and every target row is what im_account_check gives; then the
+    two tables go."""
+    rc, _, err = psql(f"CALL im_account_check_table('{users}', 'id', '{target}', "
+                      f"chunk_size => {chunk})")
+    row = run_row(target, "state || ' ' || resumed || ' ' || ids_done")
+    report(f"{label}: called again, the run goes on and finishes",
+           rc == 0 and row == f"finished 1 {n}", f"{row} {err}")
+    diff = differing(users, target)
+    report(f"{label}: every target row is what im_account_check gives", diff == 0,
+           f"{diff} rows differ")
+    value(f"DROP TABLE {users}, {target}; SELECT 1")
+
+
 def check_300k():
     n = 300000
     make_users("users_300k", n, "big")
@@ -192,15 +207,7 @@ def check_server_restart():
     wait_for("the server after the restart", lambda: psql("SELECT 1")[0] == 0)
     state = run_row("status_restart", "state")
     report("a server restart mid-run: the view says the run stopped", state == "stopped", state)
-    rc, _, err = psql("CALL im_account_check_table('users_restart', 'id', 'status_restart', "
-                      f"chunk_size => {chunk})")
-    row = run_row("status_restart", "state || ' ' || resumed || ' ' || ids_done")
-    report("a server restart mid-run: called again, the run goes on and finishes",
-           rc == 0 and row == f"finished 1 {n}", f"{row} {err}")
-    diff = differing("users_restart", "status_restart")
-    report("a server restart mid-run: every target row is what im_account_check gives", diff == 0,
-           f"{diff} rows differ")
-    value("DROP TABLE users_restart, status_restart; SELECT 1")
+    continue_and_compare("a server restart mid-run", "users_restart", "status_restart", n, chunk)
 
 
 def vacuum_removed(table):
@@ -291,15 +298,7 @@ def check_fatal_answer():
     below = int(value(f"SELECT count(*) FROM users_fatal WHERE id <= '{last}'"))
     report("a fatal answer mid-run: the chunks before it stay committed",
            kept >= below > 0, f"{kept} rows kept, {below} IDs up to the last key {last}")
-    rc, _, err = psql("CALL im_account_check_table('users_fatal', 'id', 'status_fatal', "
-                      f"chunk_size => {chunk})")
-    row = run_row("status_fatal", "state || ' ' || resumed || ' ' || ids_done")
-    report("a fatal answer mid-run: called again, the run goes on and finishes",
-           rc == 0 and row == f"finished 1 {n}", f"{row} {err}")
-    diff = differing("users_fatal", "status_fatal")
-    report("a fatal answer mid-run: every target row is what im_account_check gives", diff == 0,
-           f"{diff} rows differ")
-    value("DROP TABLE users_fatal, status_fatal; SELECT 1")
+    continue_and_compare("a fatal answer mid-run", "users_fatal", "status_fatal", n, chunk)
 
 
 if __name__ == "__main__":
