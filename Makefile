@@ -4,11 +4,10 @@
 #                                 configured for imsim; test/run does that)
 
 MODULE_big = imcheck
-OBJS = src/imcheck.o src/input.o src/settings.o src/endpoints.o src/failover.o src/multi.o \
-       src/credentials.o src/redact.o src/engine.o src/job.o src/pacing.o src/call.o \
-       src/outcome.o src/account_check.o src/account_import.o src/online_status.o \
-       src/ratelimit.o src/shmem.o src/stats.o src/table_check.o src/table_target.o src/usersig.o \
-       src/protocol.o src/protocol_import.o src/protocol_online.o src/jsonscan.o
+OBJS = src/imcheck.o src/input.o src/settings.o src/credentials.o src/endpoints.o \
+       src/engine.o src/multi.o src/call.o src/outcome.o src/apis.o src/ratelimit.o \
+       src/stats.o src/table_check.o src/table_target.o \
+       src/usersig.o src/protocol.o src/protocol_import.o src/protocol_online.o src/jsonscan.o
 EXTENSION = imcheck
 DATA = sql/imcheck--1.0.sql sql/imcheck--1.0--1.1.sql sql/imcheck--1.1--1.2.sql sql/imcheck--1.2--1.3.sql sql/imcheck--1.3--1.4.sql
 PGFILEDESC = "imcheck - Tencent Cloud Chat account_check, multiaccount_import and query_online_status from SQL"

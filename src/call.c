@@ -1,19 +1,18 @@
 /*
- * call.c - one API call's life on libcurl (see call.h).
+ * call.c - one call's transfer on libcurl: the request body, a write
+ * callback into a buffer capped at CALL_MAX_ANSWER_BYTES, and a timeout
+ * for the whole call.  libcurl does all of HTTP (connections and their
+ * reuse, TLS, chunked answers).
  *
  * libcurl's callbacks run inside curl_multi_socket_action(): they must not
  * raise an ERROR (a longjmp out of libcurl would leave it inconsistent), so
- * they only record what happened, and call_result_of() reports it.
+ * they only record what happened, and outcome_of_call() reports it.
  */
 #include "postgres.h"
 
 #include "common/pg_prng.h"
-#include "mb/pg_wchar.h"
 
-#include "api.h"
-#include "call.h"
-#include "multi.h"
-#include "redact.h"
+#include "engine.h"
 
 /* Header fields of every call; made once per backend. */
 static struct curl_slist *request_headers = NULL;
@@ -109,7 +108,7 @@ request_going_out(void *clientp, char *primary_ip, char *local_ip,
 }
 
 void
-call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
+call_start(imcheck_call *call, const imcheck_config *cfg)
 {
 	CURL	   *e;
 
@@ -201,17 +200,17 @@ call_start(imcheck_call *call, CURLM *multi, const imcheck_config *cfg)
 	set_option(e, CURLOPT_OPENSOCKETFUNCTION, multi_open_socket);
 	set_option(e, CURLOPT_CLOSESOCKETFUNCTION, multi_close_socket);
 
-	if (curl_multi_add_handle(multi, e) != CURLM_OK)
+	if (curl_multi_add_handle(multi_handle(), e) != CURLM_OK)
 		imcheck_out_of_memory();
 }
 
 void
-call_free(imcheck_call *call, CURLM *multi)
+call_free(imcheck_call *call)
 {
 	if (call->easy != NULL)
 	{
 		/* a transfer removed before its end also closes its connection */
-		curl_multi_remove_handle(multi, call->easy);
+		curl_multi_remove_handle(multi_handle(), call->easy);
 		curl_easy_cleanup(call->easy);
 		call->easy = NULL;
 	}
@@ -223,287 +222,4 @@ call_free(imcheck_call *call, CURLM *multi)
 		pfree(call->url);
 		call->url = NULL;
 	}
-}
-
-char *
-call_server_text(const imcheck_config *cfg, const char *s, size_t len)
-{
-	char	   *copy;
-	char	   *safe;
-
-	if (len == 0)
-		return NULL;
-	len = strnlen(s, len);
-	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, (int) len, true))
-		return pstrdup("(text from the API is not valid in the database encoding)");
-	copy = pnstrdup(s, len);
-	safe = imcheck_redact(cfg, copy);
-	pfree(copy);
-	return safe;
-}
-
-/*
- * libcurl's text for a failed transfer: no query string (the UserSig), and
- * without the "after N ms" that changes from call to call.
- */
-static char *
-transport_text(const imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
-{
-	const char *text = call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
-	char	   *copy = pstrdup(text);
-	char	   *query = strchr(copy, '?');
-	char	   *after;
-	char	   *safe;
-	size_t		len;
-
-	if (query != NULL)
-		*query = '\0';
-	after = strstr(copy, " after ");
-	if (after != NULL)
-	{
-		char	   *p = after + 7;
-
-		while (*p >= '0' && *p <= '9')
-			p++;
-		if (p > after + 7 && strncmp(p, " ms", 3) == 0)
-			memmove(after, p + 3, strlen(p + 3) + 1);
-	}
-	len = strlen(copy);
-	while (len > 0 && (copy[len - 1] == '\n' || copy[len - 1] == '.'))
-		copy[--len] = '\0';
-	safe = call_server_text(cfg, copy, len);
-	pfree(copy);
-	return safe ? safe : pstrdup(curl_easy_strerror(rc));
-}
-
-/*
- * Whether the call failed at the proxy: it could not be reached, or it
- * refused the tunnel (with an HTTP status, e.g. 403 for a port it does not
- * allow, or 502 when it cannot reach the API's host itself).
- */
-static bool
-proxy_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg,
-			  call_outcome *out)
-{
-	long		tunnel_status = 0;
-
-	curl_easy_getinfo(call->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel_status);
-	if (tunnel_status >= 300)
-	{
-		*out = outcome_no_answer(IMCHECK_CODE_PROXY_REFUSED, RETRY_CONNECTION,
-								 psprintf("the proxy at %s refused the tunnel with HTTP status %ld%s",
-										  cfg->proxy_shown, tunnel_status,
-										  tunnel_status == 401 || tunnel_status == 407
-										  ? " (the user name and password in \"imcheck.proxy\" are missing or wrong)"
-										  : ""));
-		/*
-		 * The proxy may not reach this host, and reach the next; a refused
-		 * user name and password would be refused for the next too.
-		 */
-		out->unreachable = tunnel_status != 401 && tunnel_status != 407;
-		return true;
-	}
-	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT ||
-		(rc == CURLE_RECV_ERROR && tunnel_status == 0 && call->answer.len == 0 &&
-		 strstr(call->errbuf, "CONNECT") != NULL))
-	{
-		*out = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
-								 transport_text(call, rc, cfg));
-		out->proxy_failed = true;
-		return true;
-	}
-	return false;
-}
-
-/* libcurl 8.6 and later name a header line over their limit "too large". */
-static bool
-call_header_line_too_long(CURLcode rc)
-{
-#if LIBCURL_VERSION_NUM >= 0x080600
-	return rc == CURLE_TOO_LARGE;
-#else
-	return false;
-#endif
-}
-
-call_result
-call_result_of(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
-{
-	call_result r = {0};
-	long		connects = 0;
-
-	if (curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK)
-		r.connects = connects;
-	if (call->out_of_memory || (rc == CURLE_OUT_OF_MEMORY && !call->went_out))
-		imcheck_out_of_memory();
-	if (rc == CURLE_OK)
-	{
-		r.answered = true;
-		curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &r.status);
-		r.body = call->answer.data;
-		r.body_len = call->answer.len;
-		return r;
-	}
-	if (call->stale_connection)
-	{
-		r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-									  pstrdup("the kept connection broke before an answer came"));
-		r.failure.stale_connection = true;
-		return r;
-	}
-	if (cfg->proxy != NULL && proxy_failure(call, rc, cfg, &r.failure))
-		return r;
-	if (call->header_too_large)
-	{
-		r.failure = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-									  psprintf("the answer's header has more than %d lines or %d bytes",
-											   CALL_MAX_HEADER_LINES, CALL_MAX_HEADER_BYTES));
-		return r;
-	}
-	if (rc == CURLE_OUT_OF_MEMORY || call_header_line_too_long(rc))
-	{
-		/*
-		 * Once the request is out, this is libcurl refusing a header line
-		 * longer than its limit (libcurl before 8.6 says "out of memory"
-		 * for it); a real lack of memory there looks the same, and the
-		 * retry finds out.
-		 */
-		r.failure = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-									  pstrdup("a line of the answer's header is longer than libcurl accepts"));
-		return r;
-	}
-	if (call->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED)
-	{
-		r.failure = outcome_no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,
-									  psprintf("the answer's body exceeds %d bytes",
-											   CALL_MAX_ANSWER_BYTES));
-		return r;
-	}
-	switch (rc)
-	{
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
-			r.failure.unreachable = true;
-			break;
-		case CURLE_OPERATION_TIMEDOUT:
-			r.failure = outcome_no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
-										  psprintf("no answer within %d ms", cfg->timeout_ms));
-			break;
-		case CURLE_GOT_NOTHING:
-			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-										  pstrdup("the server closed the connection without answering"));
-			break;
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_PARTIAL_FILE:
-			r.failure = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
-			break;
-		case CURLE_WEIRD_SERVER_REPLY:
-		case CURLE_BAD_CONTENT_ENCODING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_BAD_RESPONSE,
-										  transport_text(call, rc, cfg));
-			break;
-		case CURLE_UNSUPPORTED_PROTOCOL:
-		case CURLE_URL_MALFORMAT:
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_CERTPROBLEM:
-		case CURLE_SSL_ISSUER_ERROR:
-		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-		case CURLE_SSL_CRL_BADFILE:
-			/*
-			 * Configuration, or a certificate we must not trust: a DNS
-			 * answer hijacked to another server, say, so another base URL
-			 * may do.
-			 */
-			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
-			r.failure.verdict = VERDICT_FATAL;
-			r.failure.unreachable = rc == CURLE_PEER_FAILED_VERIFICATION;
-			break;
-		default:
-			r.failure = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
-			/*
-			 * A TLS handshake answered in plain HTTP (OpenSSL: "wrong
-			 * version number") is an https:// endpoint on an http server:
-			 * no retry can fix it.  Other handshake failures may be a
-			 * connection broken on the way, and are retried.
-			 */
-			if (rc == CURLE_SSL_CONNECT_ERROR && strstr(call->errbuf, "wrong version number"))
-				r.failure.verdict = VERDICT_FATAL;
-			r.failure.unreachable = rc == CURLE_SSL_CONNECT_ERROR;
-			break;
-	}
-	return r;
-}
-
-/*
- * What a parsed answer means: VERDICT_DONE for PROTOCOL_OK, else the FAIL's
- * or the bad answer's outcome.
- */
-static call_outcome
-outcome_of_parse(const imcheck_config *cfg, protocol_outcome parsed,
-				 protocol_response *resp)
-{
-	call_outcome out = {0};
-
-	switch (parsed)
-	{
-		case PROTOCOL_OK:
-			out.verdict = VERDICT_DONE;
-			break;
-		case PROTOCOL_FAIL:
-			out = outcome_api_error(resp->error_code,
-									call_server_text(cfg, resp->error_info,
-													 strlen(resp->error_info)));
-			break;
-		case PROTOCOL_MALFORMED:
-			out = outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-									pstrdup(resp->problem));
-			break;
-		case PROTOCOL_MISMATCH:
-			out = outcome_no_answer(IMCHECK_CODE_MISMATCH, RETRY_BAD_RESPONSE,
-									pstrdup(resp->problem));
-			break;
-		case PROTOCOL_NO_MEMORY:
-			imcheck_out_of_memory();
-	}
-	return out;
-}
-
-call_outcome
-call_read_answer(const imcheck_config *cfg, imcheck_job *job, uint32 first,
-				 const imcheck_call *call, const call_result *res)
-{
-	const imcheck_api *api = cfg->api;
-	protocol_response resp;
-	protocol_outcome parsed;
-	call_outcome out;
-
-	if (!res->answered)
-		return res->failure;
-	if (res->status != 200)
-		return outcome_http_status(res->status);
-
-	parsed = api->parse_answer(res->body, res->body_len, call->ids, call->id_lens,
-							   call->n_ids, &resp);
-	/* the parsed answer is malloc'd: freed whatever happens (out of memory) */
-	PG_TRY();
-	{
-		out = outcome_of_parse(cfg, parsed, &resp);
-		if (out.verdict == VERDICT_DONE)
-			out = api->store_answer(cfg, job, first, call, &resp);
-	}
-	PG_FINALLY();
-	{
-		protocol_response_free(&resp);
-	}
-	PG_END_TRY();
-	return out;
 }

@@ -11,9 +11,14 @@
 #include "utils/wait_event.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "utils/fmgrprotos.h"
 
 #if PG_VERSION_NUM >= 160000
+#include "nodes/miscnodes.h"
 #include "varatt.h"				/* VARDATA_ANY and friends left postgres.h */
+#else
+#include "common/jsonapi.h"
 #endif
 #if PG_VERSION_NUM >= 170000
 #include "storage/procnumber.h"
@@ -22,16 +27,30 @@
 #endif
 
 /*
- * A JSON lexer over len bytes of text in the database encoding, with its
- * escapes checked as jsonb checks them (17 added a first argument).
+ * text as jsonb, or 0 when jsonb refuses it.  16 and later say so without
+ * raising, in one parse; 15 asks its JSON lexer first, with the escapes
+ * checked as jsonb checks them.
  */
-#if PG_VERSION_NUM >= 170000
-#define imcheck_json_lexer(text, len) \
-	makeJsonLexContextCstringLen(NULL, (text), (len), GetDatabaseEncoding(), true)
+static inline Datum
+imcheck_jsonb_or_0(char *text)
+{
+#if PG_VERSION_NUM >= 160000
+	ErrorSaveContext escontext = {T_ErrorSaveContext};
+	Datum		jsonb;
+
+	if (!DirectInputFunctionCallSafe(jsonb_in, text, InvalidOid, -1,
+									 (Node *) &escontext, &jsonb))
+		return (Datum) 0;
+	return jsonb;
 #else
-#define imcheck_json_lexer(text, len) \
-	makeJsonLexContextCstringLen((text), (int) (len), GetDatabaseEncoding(), true)
+	JsonLexContext *lex = makeJsonLexContextCstringLen(text, (int) strlen(text),
+													   GetDatabaseEncoding(), true);
+
+	if (pg_parse_json(lex, &nullSemAction) != JSON_SUCCESS)
+		return (Datum) 0;
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 #endif
+}
 
 /*
  * A function that never returns: 18 spells it C11's way, before the

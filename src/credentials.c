@@ -5,8 +5,9 @@
  * The UserSig is generated from the secret key (imcheck.secret_key, or
  * imcheck.secret_key_file) and cached per backend until half its lifetime
  * has passed, or it is the static imcheck.usersig, checked before any call.
- * The key, a UserSig and the URL are never part of a message: see redact.c
- * for text that comes back from the network.
+ * The key, a UserSig and the URL are never part of a message, and text
+ * that comes back from the network is shown only once they are taken out of
+ * it (imcheck_server_text).
  */
 #include "postgres.h"
 
@@ -16,10 +17,11 @@
 #include <curl/curl.h>
 
 #include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "storage/fd.h"
 
-#include "credentials.h"
-#include "outcome.h"
+#include "imcheck.h"
 #include "usersig.h"
 
 
@@ -277,8 +279,9 @@ build_url_query(imcheck_config *cfg, const char *usersig)
 }
 
 void
-imcheck_resolve_credentials(imcheck_config *cfg, uint64_t sdkappid)
+imcheck_resolve_credentials(imcheck_config *cfg)
 {
+	uint64_t	sdkappid = cfg->sdkappid;
 	char	   *key = configured_secret_key();
 	const char *usersig;
 
@@ -319,9 +322,120 @@ imcheck_renew_usersig(imcheck_config *cfg)
 	key = configured_secret_key();
 	if (key == NULL)
 		return false;
-	build_url_query(cfg, generated_usersig(key, imcheck_checked_sdkappid(), true));
+	build_url_query(cfg, generated_usersig(key, cfg->sdkappid, true));
 	explicit_bzero(key, strlen(key));
 	pfree(key);
 	return true;
 }
 
+/* Text from the network, made safe to show (see imcheck.h). */
+
+/* Replaces every occurrence of secret (if not empty) in buf. */
+static void
+redact_all(StringInfo out, const char *text, const char *secret)
+{
+	size_t		len = strlen(secret);
+	const char *p = text;
+	const char *hit;
+
+	if (len == 0)
+	{
+		appendStringInfoString(out, text);
+		return;
+	}
+	while ((hit = strstr(p, secret)) != NULL)
+	{
+		appendBinaryStringInfo(out, p, (int) (hit - p));
+		appendStringInfoString(out, "(redacted)");
+		p = hit + len;
+	}
+	appendStringInfoString(out, p);
+}
+
+/* Where a URL's query string, or a parameter, ends in running text. */
+static const char *
+query_end(const char *p)
+{
+	while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '"' &&
+		   *p != '\'' && *p != '<' && *p != '>' && *p != '\\')
+		p++;
+	return p;
+}
+
+static bool
+segment_has(const char *start, const char *end, const char *needle)
+{
+	size_t		len = strlen(needle);
+
+	for (const char *p = start; p + len <= end; p++)
+		if (pg_strncasecmp(p, needle, len) == 0)
+			return true;
+	return false;
+}
+
+static char *
+redact(const imcheck_config *cfg, const char *text)
+{
+	StringInfoData a;
+	StringInfoData b;
+	const char *p;
+
+	/* the UserSig itself, wherever and however it appears */
+	initStringInfo(&a);
+	redact_all(&a, text, cfg->usersig ? cfg->usersig : "");
+	initStringInfo(&b);
+	redact_all(&b, a.data, cfg->usersig_escaped ? cfg->usersig_escaped : "");
+	/* the proxy's password */
+	if (cfg->proxy_password && *cfg->proxy_password)
+	{
+		resetStringInfo(&a);
+		redact_all(&a, b.data, cfg->proxy_password);
+		resetStringInfo(&b);
+		redact_all(&b, a.data, cfg->proxy_password_decoded ? cfg->proxy_password_decoded : "");
+	}
+
+	/*
+	 * A request's query string (it names the app, the admin and a UserSig,
+	 * perhaps an older one), and any usersig= parameter left elsewhere.
+	 */
+	resetStringInfo(&a);
+	p = b.data;
+	while (*p)
+	{
+		if (*p == '?' || *p == '&' || pg_strncasecmp(p, "usersig=", 8) == 0)
+		{
+			const char *end = query_end(p + 1);
+
+			if (pg_strncasecmp(p, "usersig=", 8) == 0 ||
+				segment_has(p, end, "sdkappid=") ||
+				segment_has(p, end, "usersig=") ||
+				segment_has(p, end, "identifier="))
+			{
+				appendStringInfoString(&a, *p == '?' ? "?(query redacted)" : "(redacted)");
+				p = end;
+				continue;
+			}
+		}
+		appendStringInfoChar(&a, *p);
+		p++;
+	}
+	pfree(b.data);
+	return a.data;
+}
+
+char *
+imcheck_server_text(const imcheck_config *cfg, const char *s, size_t len)
+{
+	char	   *copy;
+	char	   *safe;
+
+	if (len == 0)
+		return NULL;
+	len = strnlen(s, len);
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, (int) len, true))
+		return pstrdup("(text from the API is not valid in the database encoding)");
+	copy = pnstrdup(s, len);
+	safe = redact(cfg, copy);
+	pfree(copy);
+	return safe;
+}

@@ -1,5 +1,7 @@
 /*
- * endpoints.c - where calls go (see endpoints.h).
+ * endpoints.c - where calls go: the API's domains per region with their
+ * backups, a list of base URLs in imcheck.endpoint, an HTTP proxy
+ * (imcheck.proxy), and failover between the base URLs.
  *
  * Each region has a primary domain and a backup domain under another name,
  * for when DNS for the first is down or hijacked (doc/api.md).  A call that
@@ -9,8 +11,9 @@
  * A proxy carries every call through a CONNECT tunnel, plain HTTP
  * endpoints included, so the proxy never sees a request, whose URL holds
  * the UserSig.  Its URL may hold a user name and password: the value is
- * never part of a message (the texts here never quote it, and redact.c
- * removes the password from text that comes back from the network).
+ * never part of a message (the texts here never quote it, and
+ * imcheck_server_text removes the password from text that comes back from
+ * the network).
  */
 #include "postgres.h"
 
@@ -18,8 +21,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "endpoints.h"
-#include "outcome.h"
+#include "engine.h"
 
 /* The API's domains in each region, primary first (doc/api.md). */
 static const struct
@@ -272,4 +274,87 @@ endpoints_resolve(imcheck_config *cfg, const char *endpoint_list,
 
 	if (proxy != NULL && *proxy != '\0')
 		resolve_proxy(cfg, proxy);
+}
+
+/*
+ * Failover.  Calls go to the first base URL.  A call that cannot reach the
+ * API at the one in use (DNS, TCP, TLS, the proxy's tunnel) moves new calls
+ * to the next, and goes there itself at once; an answer of the API, even an
+ * error, moves nothing.  A statement that starts five minutes after the
+ * last failover goes back to the first.
+ *
+ * The state is the backend's: each backend finds out for itself that a
+ * base URL cannot be reached, at the cost of one call's connect failure.
+ * Sharing it across the cluster would save little (a failover is rare) and
+ * would let one backend's bad proxy setting move everyone else's calls.
+ */
+
+/* after failing over, statements go back to the first base URL this late */
+#define FAILBACK_AFTER_US (300 * INT64CONST(1000000))
+
+/* Long enough for libcurl's error texts, which are short. */
+#define REASON_SIZE 256
+
+static struct
+{
+	int			current;
+	int64		failed_over_at_us;
+	/* why each base URL could not be reached in this statement ("": it was) */
+	char		reasons[IMCHECK_MAX_ENDPOINTS][REASON_SIZE];
+}			failover;
+
+void
+failover_statement_starts(const imcheck_config *cfg)
+{
+	if (failover.current >= cfg->n_endpoints ||
+		(failover.current != 0 &&
+		 ratelimit_monotonic_us() - failover.failed_over_at_us > FAILBACK_AFTER_US))
+		failover.current = 0;
+	for (int i = 0; i < IMCHECK_MAX_ENDPOINTS; i++)
+		failover.reasons[i][0] = '\0';
+}
+
+int
+failover_current(void)
+{
+	return failover.current;
+}
+
+void
+failover_unreachable(const imcheck_config *cfg, int from, const call_outcome *out)
+{
+	snprintf(failover.reasons[from], REASON_SIZE, "%s", out->info ? out->info : "");
+	/* calls in flight to the same base URL come back the same way: they follow */
+	if (cfg->n_endpoints < 2 || failover.current != from)
+		return;
+	failover.current = (from + 1) % cfg->n_endpoints;
+	failover.failed_over_at_us = ratelimit_monotonic_us();
+	imcheck_stats_failover();
+	ereport(imcheck_log_level,
+			(errmsg("imcheck fails over from %s to %s",
+					cfg->base_urls[from], cfg->base_urls[failover.current]),
+			 errdetail_internal("imcheck code %d: %s", out->code, out->info),
+			 errhidestmt(true)));
+}
+
+char *
+failover_reason(const imcheck_config *cfg, int at, const call_outcome *out)
+{
+	StringInfoData text;
+
+	if (cfg->n_endpoints < 2)
+		return out->info;
+	initStringInfo(&text);
+	appendStringInfo(&text, "at %s: %s", cfg->base_urls[at], out->info);
+	for (int i = 0; i < cfg->n_endpoints; i++)
+		if (i != at && failover.reasons[i][0] != '\0')
+			appendStringInfo(&text, "; at %s: %s", cfg->base_urls[i], failover.reasons[i]);
+	return text.data;
+}
+
+void
+failover_reset(void)
+{
+	failover.current = 0;
+	failover.failed_over_at_us = 0;
 }

@@ -1,15 +1,16 @@
 /*
- * engine.c - the engine that calls the API (see engine.h).
+ * engine.c - the loop of one statement: calls an API (cfg->api) for a
+ * job's distinct UserIDs.
  *
  * The distinct UserIDs are split into batches of imcheck.batch_size (at
  * most the API's limit), whose requests and answers the API's descriptor
- * (api.h) writes and reads.  As many calls are in flight as pacing.c says
- * (the rate budget over the measured round trip, or
- * imcheck.max_concurrency), paced by the API's rate limiter (ratelimit.c),
- * and retried with exponential backoff and jitter
- * when they fail transiently.  Each call is a libcurl transfer of its own
- * (call.c) on one multi handle that lives as long as the backend, so its
- * connection cache keeps connections alive across calls and statements.
+ * (apis.c) writes and reads.  As many calls are in flight as the rate
+ * budget needs over the measured round trip (or imcheck.max_concurrency),
+ * paced by the API's rate log (ratelimit.c), and retried with exponential
+ * backoff and jitter when they fail transiently.  Each call is a libcurl
+ * transfer of its own (call.c) on one multi handle that lives as long as
+ * the backend (multi.c), so its connection cache keeps connections alive
+ * across calls and statements.
  *
  * Waiting goes through PostgreSQL (multi.c: a WaitEventSet over the latch
  * and libcurl's sockets), with the rate budget and the retries' backoff as
@@ -25,30 +26,27 @@
 
 #include "miscadmin.h"
 
-#include "api.h"
-#include "call.h"
-#include "compat.h"
-#include "credentials.h"
-#include "engine.h"
-#include "failover.h"
-#include "multi.h"
-#include "pacing.h"
-#include "ratelimit.h"
-#include "stats.h"
+#include "utils/memutils.h"
 
-StaticAssertDecl(RATELIMIT_LOGS == IMCHECK_APIS, "a rate log per API");
+#include "engine.h"
 
 /* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4
 
-/* A batch waiting out its backoff before it is sent again. */
-typedef struct pending_retry
+/* A batch to send, and how. */
+typedef struct batch_ref
 {
 	imcheck_job *job;
 	uint32		batch;
 	int			attempt;
 	int			failovers;		/* base URLs this attempt could not reach */
 	bool		fresh_connection;	/* its kept connection broke: a new one */
+} batch_ref;
+
+/* A batch waiting out its backoff before it is sent again. */
+typedef struct pending_retry
+{
+	batch_ref	ref;
 	int64		not_before_us;
 } pending_retry;
 
@@ -72,18 +70,11 @@ typedef struct run_state
 	int			usersig_renewals;
 	int64		rate_wait_us;	/* time spent waiting for the rate budget */
 	MemoryContext memory;		/* the caller's: the run's own allocations */
+	MemoryContext call_memory;	/* a finished call's: reset after it */
 } run_state;
 
 /* identifies the settings the connections were made for */
 static uint32 last_fingerprint = 0;
-
-void
-imcheck_engine_reset(void)
-{
-	multi_reset();
-	failover_reset();
-	pacing_forget_round_trip();	/* another endpoint: another round trip */
-}
 
 void
 imcheck_engine_config(imcheck_config *cfg, const imcheck_api *api)
@@ -96,7 +87,11 @@ imcheck_engine_config(imcheck_config *cfg, const imcheck_api *api)
 	 * itself).
 	 */
 	if (last_fingerprint != 0 && cfg->fingerprint != last_fingerprint)
-		imcheck_engine_reset();
+	{
+		multi_reset();
+		failover_reset();
+		pacing_forget_round_trip();	/* another endpoint: another round trip */
+	}
 	last_fingerprint = cfg->fingerprint;
 }
 
@@ -126,8 +121,6 @@ batch_done(run_state *rs, imcheck_job *job)
 	rs->jobs_open--;
 	if (rs->sending == job)
 		rs->sending = NULL;		/* all sent, and about to be freed */
-	/* not in the job's memory (finish_call's), which job_done may free */
-	MemoryContextSwitchTo(rs->memory);
 	rs->feed->job_done(rs->feed->arg, job);
 }
 
@@ -138,11 +131,11 @@ batch_done(run_state *rs, imcheck_job *job)
 static bool
 renew_usersig(run_state *rs)
 {
-	/* the config outlives the job whose memory is current */
-	MemoryContext job_memory = MemoryContextSwitchTo(rs->memory);
+	/* the config outlives the call whose memory is current */
+	MemoryContext call_memory = MemoryContextSwitchTo(rs->memory);
 	bool		renewed = imcheck_renew_usersig(rs->cfg);
 
-	MemoryContextSwitchTo(job_memory);
+	MemoryContextSwitchTo(call_memory);
 	if (renewed)
 	{
 		rs->usersig_generation++;
@@ -153,10 +146,9 @@ renew_usersig(run_state *rs)
 
 /* What a finished call means; stores its results when it succeeded. */
 static call_outcome
-judge_call(run_state *rs, const imcheck_call *call, const call_result *res)
+judge_call(run_state *rs, imcheck_call *call, CURLcode rc)
 {
-	call_outcome out = call_read_answer(rs->cfg, call->job, first_of_batch(rs, call->batch),
-										call, res);
+	call_outcome out = outcome_of_call(rs->cfg, call, rc);
 
 	/*
 	 * An expired UserSig (70001) that imcheck generated: renew it once per
@@ -183,7 +175,7 @@ forget_call(run_state *rs, imcheck_call *call)
 	Assert(rs->calls[call->slot] == call);
 	rs->calls[call->slot] = last;
 	last->slot = call->slot;
-	call_free(call, multi_handle());
+	call_free(call);
 	pfree(call);
 }
 
@@ -193,11 +185,11 @@ forget_call(run_state *rs, imcheck_call *call)
  */
 static void
 fail_batch(run_state *rs, imcheck_job *job, uint32 batch, uint32 n_ids, int attempts,
-		   const call_outcome *out, long connects)
+		   const call_outcome *out)
 {
 	uint32		first = first_of_batch(rs, batch);
 
-	imcheck_stats_call_finished(n_ids, connects);
+	imcheck_stats_call_finished(n_ids, out->connects);
 	imcheck_stats_call_failed(out->code);
 	job->has_failed_random = true;
 	job->failed_random = out->random;
@@ -210,52 +202,39 @@ fail_batch(run_state *rs, imcheck_job *job, uint32 batch, uint32 n_ids, int atte
 	batch_done(rs, job);
 }
 
-/*
- * Queues a batch to go again, as try number attempt after failovers base
- * URLs it could not reach (on a new connection if fresh_connection), no
- * sooner than not_before_us.
- */
+/* Queues a batch to go again (as ref says), no sooner than not_before_us. */
 static void
-queue_retry(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failovers,
-			bool fresh_connection, int64 not_before_us)
+queue_retry(run_state *rs, batch_ref ref, int64 not_before_us)
 {
 	if (rs->n_retries == rs->retries_cap)
 	{
 		rs->retries_cap *= 2;
 		rs->retries = repalloc(rs->retries, sizeof(pending_retry) * rs->retries_cap);
 	}
-	rs->retries[rs->n_retries].job = job;
-	rs->retries[rs->n_retries].batch = batch;
-	rs->retries[rs->n_retries].attempt = attempt;
-	rs->retries[rs->n_retries].failovers = failovers;
-	rs->retries[rs->n_retries].fresh_connection = fresh_connection;
+	rs->retries[rs->n_retries].ref = ref;
 	rs->retries[rs->n_retries].not_before_us = not_before_us;
 	rs->n_retries++;
 }
 
 /* Ends a call whose transfer is over (rc: libcurl's code) and acts on it. */
 static void
-finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
+finish_call_in_memory(run_state *rs, imcheck_call *call, CURLcode rc)
 {
-	call_result res = call_result_of(call, rc, rs->cfg);
-	call_outcome out = judge_call(rs, call, &res);
-	uint32		batch = call->batch;
+	call_outcome out = judge_call(rs, call, rc);
+	batch_ref	ref = {call->job, call->batch, call->attempt, call->failovers, false};
 	uint32		n_ids = call->n_ids;
-	int			attempt = call->attempt;
 	int			endpoint = call->endpoint;
-	int			failovers = call->failovers;
 	bool		was_fresh = call->fresh_connection;
-	uint32		call_random = call->random;
 	ratelimit_ticket ticket = call->ticket;
 	int64		took_us = ratelimit_monotonic_us() - call->started_us;
-	bool		free_retry;
+	int64		not_before_us;
 	imcheck_job *job = call->job;
 
+	out.random = call->random;
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
-	out.random = call_random;
 	if (!out.unreachable && !out.proxy_failed && out.code != IMCHECK_CODE_CONNECT_FAILED)
-		job->answered_once[batch / 8] |= (uint8) (1 << (batch % 8));
+		job->answered_once[ref.batch / 8] |= (uint8) (1 << (ref.batch % 8));
 
 	/*
 	 * Sent on a kept connection that broke before any answer: the pool's
@@ -266,18 +245,20 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	 */
 	if (out.stale_connection && !was_fresh)
 	{
-		imcheck_stats_call_finished(0, res.connects);
+		imcheck_stats_call_finished(0, out.connects);
 		imcheck_stats_stale_connection();
-		queue_retry(rs, job, batch, attempt, failovers, true, ratelimit_monotonic_us());
+		ref.fresh_connection = true;
+		queue_retry(rs, ref, ratelimit_monotonic_us());
 		return;
 	}
 
 	/* no way to the API there: the next base URL at once, if one is left */
-	if (out.unreachable && failovers + 1 < rs->cfg->n_endpoints)
+	if (out.unreachable && ref.failovers + 1 < rs->cfg->n_endpoints)
 	{
 		failover_unreachable(rs->cfg, endpoint, &out);
-		imcheck_stats_call_finished(0, res.connects);
-		queue_retry(rs, job, batch, attempt, failovers + 1, false, ratelimit_monotonic_us());
+		imcheck_stats_call_finished(0, out.connects);
+		ref.failovers++;
+		queue_retry(rs, ref, ratelimit_monotonic_us());
 		return;
 	}
 	if (out.unreachable)		/* at none of them: say why for each */
@@ -285,51 +266,57 @@ finish_call_of_job(run_state *rs, imcheck_call *call, CURLcode rc)
 	switch (out.verdict)
 	{
 		case VERDICT_DONE:
-			imcheck_stats_call_finished(n_ids, res.connects);
+			imcheck_stats_call_finished(n_ids, out.connects);
 			pacing_answered(took_us);
 			batch_done(rs, job);
 			return;
 		case VERDICT_FATAL:
-			imcheck_stats_call_finished(0, res.connects);
+			imcheck_stats_call_finished(0, out.connects);
 			imcheck_stats_call_failed(out.code);
 			job->has_failed_random = true;
 			job->failed_random = out.random;
 			outcome_raise_fatal(&out, rs->cfg);
 		case VERDICT_CALL_FAILED:
-			fail_batch(rs, job, batch, n_ids, attempt + 1, &out, res.connects);
+			fail_batch(rs, job, ref.batch, n_ids, ref.attempt + 1, &out);
 			return;
 		case VERDICT_TRANSIENT:
 			break;
 	}
 
 	/* the app's quota is spent: other servers use it too, so slow down */
-	if (out.reason == RETRY_API_RATE_LIMITED && ratelimit_refused(rs->cfg->api->id, rs->cfg->rate_limit, ticket))
+	if (out.reason == RETRY_API_RATE_LIMITED &&
+		ratelimit_refused(rs->cfg->api->id, rs->cfg->rate_limit, ticket))
 		imcheck_stats_rate_reduction();
 	/* a renewed UserSig is not the call's fault: it doesn't use a retry */
-	free_retry = out.reason == RETRY_USERSIG_RENEWED;
-	if (!free_retry && attempt >= rs->cfg->max_retries)
+	if (out.reason != RETRY_USERSIG_RENEWED && ref.attempt >= rs->cfg->max_retries)
 	{
-		fail_batch(rs, job, batch, n_ids, attempt + 1, &out, res.connects);
+		fail_batch(rs, job, ref.batch, n_ids, ref.attempt + 1, &out);
 		return;
 	}
-	imcheck_stats_call_finished(0, res.connects);
+	imcheck_stats_call_finished(0, out.connects);
 	imcheck_stats_retry(out.reason);
 	job->retries++;
 	job->retries_by_reason[out.reason]++;
-	queue_retry(rs, job, batch, free_retry ? attempt : attempt + 1, 0, false,
-				ratelimit_monotonic_us() + pacing_backoff_us(rs->cfg, &out, attempt));
+	not_before_us = ratelimit_monotonic_us() + pacing_backoff_us(rs->cfg, &out, ref.attempt);
+	ref.failovers = 0;
+	if (out.reason != RETRY_USERSIG_RENEWED)
+		ref.attempt++;
+	queue_retry(rs, ref, not_before_us);
 }
 
-/* finish_call_of_job, with what it stores allocated in the job's memory */
+/*
+ * finish_call_in_memory, in a memory context of its own that is reset
+ * after it: what the call leaves (texts of failures, the answer's parse) is
+ * gone with it, and what it stores is in the job's memory.
+ */
 static void
 finish_call(run_state *rs, imcheck_call *call, CURLcode rc)
 {
-	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext caller = MemoryContextSwitchTo(rs->call_memory);
 
-	if (call->job->mcxt != NULL)
-		MemoryContextSwitchTo(call->job->mcxt);
-	finish_call_of_job(rs, call, rc);
+	finish_call_in_memory(rs, call, rc);
 	MemoryContextSwitchTo(caller);
+	MemoryContextReset(rs->call_memory);
 }
 
 /* Ends every call whose transfer libcurl has finished. */
@@ -376,8 +363,10 @@ next_job_to_send(run_state *rs)
 		job->n_batches = (job->n + (uint32) rs->cfg->batch_size - 1) / (uint32) rs->cfg->batch_size;
 		job->next_fresh = 0;
 		job->batches_done = 0;
-		job->answered_once = MemoryContextAllocZero(job->mcxt ? job->mcxt : CurrentMemoryContext,
-													(job->n_batches + 7) / 8);
+		/* what the calls store goes there (finish_call's memory is reset) */
+		if (job->mcxt == NULL)
+			job->mcxt = rs->memory;
+		job->answered_once = MemoryContextAllocZero(job->mcxt, (job->n_batches + 7) / 8);
 		imcheck_stats_check_grew(job->n);
 		rs->jobs_open++;
 		/* a feed may run for hours: its UserSig may expire more than once */
@@ -396,11 +385,11 @@ next_job_to_send(run_state *rs)
 /*
  * Picks the next batch to send: a retry whose backoff is over first, else a
  * fresh batch.  Returns false when none is ready; *ready_at then says when
- * the earliest retry will be (INT64_MAX if none).
+ * the earliest retry will be (INT64_MAX if none).  *retry_index is the
+ * retry's, or -1.
  */
 static bool
-next_batch(run_state *rs, int64 now, imcheck_job **job, uint32 *batch, int *attempt,
-		   int *failovers, bool *fresh_connection, int *retry_index, int64 *ready_at)
+next_batch(run_state *rs, int64 now, batch_ref *ref, int *retry_index, int64 *ready_at)
 {
 	int			best = -1;
 
@@ -415,35 +404,24 @@ next_batch(run_state *rs, int64 now, imcheck_job **job, uint32 *batch, int *atte
 		else if (rs->retries[i].not_before_us < *ready_at)
 			*ready_at = rs->retries[i].not_before_us;
 	}
+	*retry_index = best;
 	if (best >= 0)
 	{
-		*job = rs->retries[best].job;
-		*batch = rs->retries[best].batch;
-		*attempt = rs->retries[best].attempt;
-		*failovers = rs->retries[best].failovers;
-		*fresh_connection = rs->retries[best].fresh_connection;
-		*retry_index = best;
+		*ref = rs->retries[best].ref;
 		return true;
 	}
-	if (next_job_to_send(rs))
-	{
-		*job = rs->sending;
-		*batch = rs->sending->next_fresh;
-		*attempt = 0;
-		*failovers = 0;
-		*fresh_connection = false;
-		*retry_index = -1;
-		return true;
-	}
-	return false;
+	if (!next_job_to_send(rs))
+		return false;
+	*ref = (batch_ref) {rs->sending, rs->sending->next_fresh, 0, 0, false};
+	return true;
 }
 
-/* Starts a call for batch, recorded in the rate log as ticket. */
+/* Starts a call for a batch, recorded in the rate log as ticket. */
 static void
-start_call(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failovers,
-		   bool fresh_connection, ratelimit_ticket ticket)
+start_call(run_state *rs, const batch_ref *ref, ratelimit_ticket ticket)
 {
-	uint32		first = first_of_batch(rs, batch);
+	imcheck_job *job = ref->job;
+	uint32		first = first_of_batch(rs, ref->batch);
 	uint32		count = Min((uint32) rs->cfg->batch_size, job->n - first);
 	imcheck_call *call = palloc0(sizeof(imcheck_call));
 
@@ -454,20 +432,21 @@ start_call(run_state *rs, imcheck_job *job, uint32 batch, int attempt, int failo
 		call->ids[i] = job_id(job, first + i, &call->id_lens[i]);
 	call->n_ids = count;
 	call->job = job;
-	call->batch = batch;
-	call->attempt = attempt;
+	call->first = first;
+	call->batch = ref->batch;
+	call->attempt = ref->attempt;
 	call->endpoint = failover_current();
-	call->failovers = failovers;
+	call->failovers = ref->failovers;
 	call->usersig_generation = rs->usersig_generation;
 	call->ticket = ticket;
 	call->rate_log = rs->cfg->api->id;
-	call->fresh_connection = fresh_connection;
-	if (rs->cfg->api->build_request(job, first, call, &call->request) != 0)
+	call->fresh_connection = ref->fresh_connection;
+	if (rs->cfg->api->build_request(call, &call->request) != 0)
 		imcheck_out_of_memory();
 	call->started_us = ratelimit_monotonic_us();
 	job->calls++;
 	imcheck_stats_call_started();
-	call_start(call, multi_handle(), rs->cfg);
+	call_start(call, rs->cfg);
 }
 
 /*
@@ -488,18 +467,13 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 	*rate_blocked = false;
 	while (rs->in_flight < limit)
 	{
-		imcheck_job *job;
-		uint32		batch;
-		int			attempt;
-		int			failovers;
-		bool		fresh_connection;
+		batch_ref	ref;
 		int			retry_index;
 		int64		ready_at;
 		int64		wait;
 		ratelimit_ticket ticket;
 
-		if (!next_batch(rs, now, &job, &batch, &attempt, &failovers, &fresh_connection,
-						&retry_index, &ready_at))
+		if (!next_batch(rs, now, &ref, &retry_index, &ready_at))
 		{
 			wake_at = Min(wake_at, ready_at);
 			break;
@@ -514,7 +488,8 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 		if (retry_index >= 0)
 			rs->retries[retry_index] = rs->retries[--rs->n_retries];
 		else
-			job->next_fresh++;
+			ref.job->next_fresh++;
+
 		/*
 		 * No idle connection with a stale answer waiting may carry a call.
 		 * Connections only go idle inside libcurl, so one look serves every
@@ -525,7 +500,7 @@ start_calls(run_state *rs, int64 now, bool *rate_blocked)
 			multi_drop_unsolicited();
 			idle_checked = true;
 		}
-		start_call(rs, job, batch, attempt, failovers, fresh_connection, ticket);
+		start_call(rs, &ref, ticket);
 	}
 	return wake_at;
 }
@@ -538,7 +513,7 @@ abandon_calls(run_state *rs)
 	{
 		imcheck_call *call = rs->calls[--rs->in_flight];
 
-		call_free(call, multi_handle());
+		call_free(call);
 	}
 	multi_end_waits();
 }
@@ -562,6 +537,8 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 	rs->cfg = cfg;
 	rs->feed = feed;
 	rs->memory = CurrentMemoryContext;
+	rs->call_memory = AllocSetContextCreate(CurrentMemoryContext, "imcheck call",
+											ALLOCSET_SMALL_SIZES);
 	rs->calls = palloc0(sizeof(imcheck_call *) * rs->max_in_flight);
 	rs->retries_cap = 32;
 	rs->retries = palloc(sizeof(pending_retry) * rs->retries_cap);
@@ -597,6 +574,7 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 	}
 	PG_END_TRY();
 
+	MemoryContextDelete(rs->call_memory);
 	pfree(rs->calls);
 	pfree(rs->retries);
 	pfree(rs);

@@ -1,9 +1,10 @@
 /*
- * imcheck.c - entry points: _PG_init and the SQL functions
- * im_account_check(), im_account_import() and im_query_online_status().
+ * imcheck.c - entry points: _PG_init with its shared memory, and the SQL
+ * functions im_account_check(), im_account_import() and
+ * im_query_online_status().
  *
  * Each checks its input before anything is sent (input.c), sends each
- * distinct UserID once through the engine (engine.c) to its API (api.h),
+ * distinct UserID once through the engine (engine.c) to its API (apis.c),
  * and returns one row per input element, in input order.
  */
 #include "postgres.h"
@@ -17,19 +18,12 @@
 #include "nodes/supportnodes.h"
 #include "optimizer/optimizer.h"
 #include "portability/instr_time.h"
-#include "utils/array.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "utils/jsonb.h"
-
-#include "api.h"
-#include "compat.h"
 #include "engine.h"
-#include "input.h"
-#include "protocol.h"
-#include "settings.h"
-#include "shmem.h"
 
 IMCHECK_SQL_FUNCTION(im_account_check);
 IMCHECK_SQL_FUNCTION(im_account_import);
@@ -51,6 +45,47 @@ bool		imcheck_preloaded = false;
 
 PGDLLEXPORT void _PG_init(void);	/* 15's fmgr.h does not declare it */
 
+/*
+ * imcheck's shared memory, when the library is preloaded: one segment,
+ * made at server start, holding the rate logs (ratelimit.c) and the
+ * statistics with one progress slot per backend (stats.c).  Each keeps a
+ * session-local copy when there is no segment.
+ */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+segment_size(void)
+{
+	return add_size(MAXALIGN(ratelimit_shmem_size()),
+					imcheck_stats_shmem_size(MaxBackends));
+}
+
+static void
+request_segment(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(segment_size());
+	RequestNamedLWLockTranche(RATELIMIT_LOCK_TRANCHE, IMCHECK_APIS);
+}
+
+static void
+attach_segment(void)
+{
+	bool		found;
+	char	   *segment;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	segment = ShmemInitStruct("imcheck", segment_size(), &found);
+	ratelimit_shmem_attach(segment, !found, GetNamedLWLockTranche(RATELIMIT_LOCK_TRANCHE));
+	imcheck_stats_shmem_attach(segment + MAXALIGN(ratelimit_shmem_size()),
+							   MaxBackends, !found);
+	LWLockRelease(AddinShmemInitLock);
+}
+
 void
 _PG_init(void)
 {
@@ -59,7 +94,10 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		imcheck_preloaded = true;
-		imcheck_shmem_request_segment();
+		prev_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = request_segment;
+		prev_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = attach_segment;
 		return;
 	}
 
@@ -143,53 +181,6 @@ im_account_check_support(PG_FUNCTION_ARGS)
 }
 
 /*
- * Logs the one line of a finished statement (error: the SQLSTATE it
- * failed with, or 0).
- */
-static void
-log_statement(const imcheck_api *api, int nitems, const imcheck_job *job, int error,
-			  instr_time started)
-{
-	instr_time	elapsed;
-	double		ms;
-	/* Tencent's support traces a failed call by its random */
-	const char *random_text = job->has_failed_random
-		? psprintf(" (random of the last failed call: %u)", job->failed_random) : "";
-
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, started);
-	ms = INSTR_TIME_GET_MILLISEC(elapsed);
-	if (error != 0 && api->id == IMCHECK_API_ACCOUNT_CHECK)
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck check of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
-							   "imcheck check of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
-							   nitems, nitems, unpack_sql_state(error),
-							   job->n, job->calls, job->retries, job->failed_calls, ms, random_text),
-				 errhidestmt(true)));
-	else if (error != 0)
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck %s of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
-							   "imcheck %s of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
-							   nitems, api->name, nitems, unpack_sql_state(error),
-							   job->n, job->calls, job->retries, job->failed_calls, ms, random_text),
-				 errhidestmt(true)));
-	else if (api->id == IMCHECK_API_ACCOUNT_CHECK)
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck checked %d UserID (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
-							   "imcheck checked %d UserIDs (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
-							   nitems, nitems, job->n, job->calls, job->retries,
-							   job->failed_calls, ms, random_text),
-				 errhidestmt(true)));
-	else
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck %s of %d UserID done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
-							   "imcheck %s of %d UserIDs done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
-							   nitems, api->name, nitems, job->n, job->calls, job->retries,
-							   job->failed_calls, ms, random_text),
-				 errhidestmt(true)));
-}
-
-/*
  * The part every function shares once its input is checked: runs the job
  * (job->n distinct IDs found) against api, and logs the statement's line
  * whatever its end.
@@ -199,6 +190,7 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 {
 	imcheck_config cfg;
 	instr_time	started;
+	instr_time	elapsed;
 
 	imcheck_engine_config(&cfg, api);
 
@@ -212,11 +204,15 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	PG_CATCH();
 	{
 		/* it spent API calls too: say so (a FATAL exit is logged by stats.c) */
-		log_statement(api, nitems, job, geterrcode(), started);
+		INSTR_TIME_SET_CURRENT(elapsed);
+		INSTR_TIME_SUBTRACT(elapsed, started);
+		imcheck_log_check(api->id, nitems, job, geterrcode(), INSTR_TIME_GET_MILLISEC(elapsed));
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	log_statement(api, nitems, job, 0, started);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, started);
+	imcheck_log_check(api->id, nitems, job, 0, INSTR_TIME_GET_MILLISEC(elapsed));
 }
 
 /*
@@ -271,7 +267,7 @@ next_element(const char *ptr)
 /* The columns after user_id and result_code, by function. */
 #define ROW_STATUS	0x1			/* account_status, or status */
 #define ROW_INFO	0x2			/* result_info, '' for none */
-#define ROW_DETAIL	0x4			/* detail (jsonb), from details[] */
+#define ROW_DETAIL	0x4			/* detail (jsonb) */
 
 /*
  * The result set: one row per input element, in input order, each from
@@ -279,7 +275,7 @@ next_element(const char *ptr)
  */
 static void
 put_rows(FunctionCallInfo fcinfo, const imcheck_job *job, element_map *map, int nitems,
-		 int columns, const Datum *details)
+		 int columns)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	element_walk walk = {map};
@@ -316,7 +312,7 @@ put_rows(FunctionCallInfo fcinfo, const imcheck_job *job, element_map *map, int 
 		}
 		if (columns & ROW_DETAIL)
 		{
-			values[n] = details != NULL ? details[d] : (Datum) 0;
+			values[n] = job->detail != NULL ? job->detail[d] : (Datum) 0;
 			nulls[n] = values[n] == (Datum) 0;
 			n++;
 		}
@@ -338,7 +334,7 @@ im_account_check(PG_FUNCTION_ARGS)
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_account_check, nitems, &job);
-	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_INFO, NULL);
+	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_INFO);
 	return (Datum) 0;
 }
 
@@ -365,7 +361,7 @@ im_account_import(PG_FUNCTION_ARGS)
 	job.nicks = input_aligned_texts(fcinfo, 1, "nicks", nitems, &map, job.n);
 	job.face_urls = input_aligned_texts(fcinfo, 2, "face_urls", nitems, &map, job.n);
 	run_statement(&imcheck_api_account_import, nitems, &job);
-	put_rows(fcinfo, &job, &map, nitems, ROW_INFO, NULL);
+	put_rows(fcinfo, &job, &map, nitems, ROW_INFO);
 	return (Datum) 0;
 }
 
@@ -377,42 +373,11 @@ im_query_online_status(PG_FUNCTION_ARGS)
 	imcheck_job job = {0};
 	element_map map = {0};
 	int			nitems;
-	Datum	   *details = NULL;
 
 	nitems = begin_statement(fcinfo, &imcheck_api_online_status, 1, &array, &job, &map);
 	if (nitems == 0)
 		return (Datum) 0;
 	run_statement(&imcheck_api_online_status, nitems, &job);
-
-	/*
-	 * Each Detail text becomes jsonb once: the engine stores a text that
-	 * recurs (a few platform combinations do) once, so its pointer finds
-	 * the jsonb made for it.
-	 */
-	if (job.detail != NULL)
-	{
-		const char *texts[JOB_RECENT_DETAILS] = {0};
-		Datum		jsonbs[JOB_RECENT_DETAILS];
-		int			next_slot = 0;
-
-		details = palloc0(sizeof(Datum) * job.n);
-		for (uint32 d = 0; d < job.n; d++)
-		{
-			int			k;
-
-			if (job.detail[d] == NULL)
-				continue;
-			for (k = 0; k < JOB_RECENT_DETAILS && texts[k] != job.detail[d]; k++)
-				;
-			if (k == JOB_RECENT_DETAILS)
-			{
-				k = next_slot++ % JOB_RECENT_DETAILS;
-				texts[k] = job.detail[d];
-				jsonbs[k] = DirectFunctionCall1(jsonb_in, CStringGetDatum(job.detail[d]));
-			}
-			details[d] = jsonbs[k];
-		}
-	}
-	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_DETAIL, details);
+	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_DETAIL);
 	return (Datum) 0;
 }

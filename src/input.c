@@ -1,5 +1,7 @@
 /*
- * input.c - a statement's input, checked before any call (see input.h).
+ * input.c - a statement's input, checked before any call is made: the
+ * user_ids array and the arrays that line up with it, the distinct UserIDs
+ * among its elements; and the job's results, stored as calls are answered.
  */
 #include "postgres.h"
 
@@ -8,8 +10,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 
-#include "input.h"
-#include "protocol.h"
+#include "imcheck.h"
 
 /* Far above the API's 32 bytes (those get a per-item error from the API),
  * but small enough that one UserID can't blow up a request. */
@@ -224,4 +225,54 @@ input_find_distinct(ArrayType *array, int nitems, imcheck_job *job, element_map 
 	distinct_destroy(set);
 	job->array_data = data;
 	job->offsets = offsets;
+}
+
+/*
+ * The job's results.  The arrays other than status are allocated on first
+ * use: most checks end with every code 0, no text and no detail, and a
+ * million IDs would cost 16 MB of NULLs.
+ */
+void
+job_set_code(imcheck_job *job, uint32 d, int32 code)
+{
+	if (code == 0 && job->result_code == NULL)
+		return;
+	if (job->result_code == NULL)
+		job->result_code = MemoryContextAllocZero(job->mcxt, sizeof(int32) * job->n);
+	job->result_code[d] = code;
+}
+
+void
+job_set_info(imcheck_job *job, uint32 d, const char *info)
+{
+	if (info == NULL && job->result_info == NULL)
+		return;
+	if (job->result_info == NULL)
+		job->result_info = MemoryContextAllocZero(job->mcxt, sizeof(char *) * job->n);
+	job->result_info[d] = unconstify(char *, info);
+}
+
+void
+job_set_detail(imcheck_job *job, uint32 d, Datum detail)
+{
+	if (detail == 0 && job->detail == NULL)
+		return;
+	if (job->detail == NULL)
+		job->detail = MemoryContextAllocZero(job->mcxt, sizeof(Datum) * job->n);
+	job->detail[d] = detail;
+}
+
+void
+job_fail_ids(imcheck_job *job, uint32 first, uint32 n, const call_outcome *out)
+{
+	/* one copy for all of them, in the job's memory (out's is the call's) */
+	const char *info = out->info ? MemoryContextStrdup(job->mcxt, out->info) : NULL;
+
+	for (uint32 i = 0; i < n; i++)
+	{
+		job_set_code(job, first + i, out->code);
+		job->status[first + i] = PROTOCOL_STATUS_NONE;
+		job_set_info(job, first + i, info);
+		job_set_detail(job, first + i, 0);
+	}
 }

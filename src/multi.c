@@ -1,6 +1,31 @@
 /*
- * multi.c - the backend's libcurl multi handle, its sockets and the waits
- * on them (see multi.h).
+ * multi.c - the backend's libcurl multi handle, its sockets, and waiting on
+ * them through PostgreSQL.
+ *
+ * One multi handle lives as long as the backend, so its connection cache
+ * keeps connections alive across calls and statements.  Waiting goes
+ * through a WaitEventSet over the latch, postmaster death and the sockets
+ * of libcurl's connections (CURLMOPT_SOCKETFUNCTION), with libcurl's timer
+ * (CURLMOPT_TIMERFUNCTION) as a timeout: cancel, statement_timeout and
+ * pg_terminate_backend set the latch, so they act at once.
+ *
+ * libcurl opens and closes its sockets through multi_open_socket and
+ * multi_close_socket, so every socket of every connection is known, in
+ * use or idle in the cache.  The wait set holds them all: a change of what
+ * libcurl watches on a socket is one ModifyWaitEvent, and the set is made
+ * anew only when a socket closes (PostgreSQL cannot take an event out of a
+ * set), so a wait costs the same with 3 or 300 connections.
+ *
+ * An idle connection is watched for input: a server that closes it, or
+ * sends on it unasked (a second, stale answer on a keep-alive connection),
+ * makes it readable, and it is then drained and shut down.  libcurl checks
+ * that a cached connection is not closed before it reuses it, but (libcurl
+ * 7.88) not that nothing is waiting on it, which would be read as the next
+ * call's answer.  A connection that went idle since the last wait, and at
+ * a statement's start every idle one, is looked at before calls start
+ * (multi_drop_unsolicited).  An unsolicited answer
+ * that comes after a call was sent on the connection remains possible: no
+ * HTTP/1.1 client can tell it apart.
  */
 #include "postgres.h"
 
@@ -15,9 +40,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
-#include "compat.h"
-#include "multi.h"
-#include "ratelimit.h"
+#include "engine.h"
 
 /* What is known of one socket, kept at its descriptor's index. */
 typedef struct socket_entry

@@ -1,10 +1,13 @@
 /*
- * outcome.c - what the end of a call means (see outcome.h).
+ * outcome.c - what the end of a call means: one function from a finished
+ * transfer to a verdict (outcome_of_call), the API's ErrorCodes in classes
+ * (transient, rate limited, credential, admin rights, the app's
+ * configuration, or a problem of this call alone), and for each class what
+ * the engine does and the SQLSTATE and hint of its error.
  */
 #include "postgres.h"
 
-#include "api.h"
-#include "outcome.h"
+#include "engine.h"
 
 void
 imcheck_out_of_memory(void)
@@ -163,8 +166,9 @@ outcome_api_error(int32 code, const char *info)
 	return out;
 }
 
-call_outcome
-outcome_http_status(long status)
+/* A call answered with an HTTP status other than 200. */
+static call_outcome
+http_status_outcome(long status)
 {
 	call_outcome out = {0};
 
@@ -315,4 +319,259 @@ outcome_raise_call_failed(const call_outcome *out, int attempts,
 			 : errdetail_internal("imcheck code %d: %s%s", out->code, out->info, random_note(out)),
 			 hint ? errhint("%s", hint) : 0));
 	pg_unreachable();
+}
+
+/*
+ * libcurl's text for a failed transfer: no query string (the UserSig), and
+ * without the "after N ms" that changes from call to call.
+ */
+static char *
+transport_text(const imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
+{
+	const char *text = call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc);
+	char	   *copy = pstrdup(text);
+	char	   *query = strchr(copy, '?');
+	char	   *after;
+	char	   *safe;
+	size_t		len;
+
+	if (query != NULL)
+		*query = '\0';
+	after = strstr(copy, " after ");
+	if (after != NULL)
+	{
+		char	   *p = after + 7;
+
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > after + 7 && strncmp(p, " ms", 3) == 0)
+			memmove(after, p + 3, strlen(p + 3) + 1);
+	}
+	len = strlen(copy);
+	while (len > 0 && (copy[len - 1] == '\n' || copy[len - 1] == '.'))
+		copy[--len] = '\0';
+	safe = imcheck_server_text(cfg, copy, len);
+	pfree(copy);
+	return safe ? safe : pstrdup(curl_easy_strerror(rc));
+}
+
+/*
+ * Whether the call failed at the proxy: it could not be reached, or it
+ * refused the tunnel (with an HTTP status, e.g. 403 for a port it does not
+ * allow, or 502 when it cannot reach the API's host itself).
+ */
+static bool
+proxy_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg,
+			  call_outcome *out)
+{
+	long		tunnel_status = 0;
+
+	curl_easy_getinfo(call->easy, CURLINFO_HTTP_CONNECTCODE, &tunnel_status);
+	if (tunnel_status >= 300)
+	{
+		*out = outcome_no_answer(IMCHECK_CODE_PROXY_REFUSED, RETRY_CONNECTION,
+								 psprintf("the proxy at %s refused the tunnel with HTTP status %ld%s",
+										  cfg->proxy_shown, tunnel_status,
+										  tunnel_status == 401 || tunnel_status == 407
+										  ? " (the user name and password in \"imcheck.proxy\" are missing or wrong)"
+										  : ""));
+		/*
+		 * The proxy may not reach this host, and reach the next; a refused
+		 * user name and password would be refused for the next too.
+		 */
+		out->unreachable = tunnel_status != 401 && tunnel_status != 407;
+		return true;
+	}
+	if (rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT ||
+		(rc == CURLE_RECV_ERROR && tunnel_status == 0 && call->answer.len == 0 &&
+		 strstr(call->errbuf, "CONNECT") != NULL))
+	{
+		*out = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
+								 transport_text(call, rc, cfg));
+		out->proxy_failed = true;
+		return true;
+	}
+	return false;
+}
+
+/* libcurl 8.6 and later name a header line over their limit "too large". */
+static bool
+header_line_too_long(CURLcode rc)
+{
+#if LIBCURL_VERSION_NUM >= 0x080600
+	return rc == CURLE_TOO_LARGE;
+#else
+	return false;
+#endif
+}
+
+/*
+ * What a transfer that got no HTTP answer means (rc: libcurl's code): the
+ * connection, the proxy, the answer's size, or a transport failure.
+ */
+static call_outcome
+transfer_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
+{
+	call_outcome out;
+
+	if (call->stale_connection)
+	{
+		out = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+								pstrdup("the kept connection broke before an answer came"));
+		out.stale_connection = true;
+		return out;
+	}
+	if (cfg->proxy != NULL && proxy_failure(call, rc, cfg, &out))
+		return out;
+	if (call->header_too_large)
+		return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+								 psprintf("the answer's header has more than %d lines or %d bytes",
+										  CALL_MAX_HEADER_LINES, CALL_MAX_HEADER_BYTES));
+	if (rc == CURLE_OUT_OF_MEMORY || header_line_too_long(rc))
+	{
+		/*
+		 * Once the request is out, this is libcurl refusing a header line
+		 * longer than its limit (libcurl before 8.6 says "out of memory"
+		 * for it); a real lack of memory there looks the same, and the
+		 * retry finds out.
+		 */
+		return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+								 pstrdup("a line of the answer's header is longer than libcurl accepts"));
+	}
+	if (call->answer_too_large || rc == CURLE_FILESIZE_EXCEEDED)
+		return outcome_no_answer(IMCHECK_CODE_TOO_LARGE, RETRY_BAD_RESPONSE,
+								 psprintf("the answer's body exceeds %d bytes",
+										  CALL_MAX_ANSWER_BYTES));
+	switch (rc)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+			out = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			out.unreachable = true;
+			break;
+		case CURLE_OPERATION_TIMEDOUT:
+			out = outcome_no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
+										  psprintf("no answer within %d ms", cfg->timeout_ms));
+			break;
+		case CURLE_GOT_NOTHING:
+			out = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+										  pstrdup("the server closed the connection without answering"));
+			break;
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_PARTIAL_FILE:
+			out = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
+										  transport_text(call, rc, cfg));
+			break;
+		case CURLE_WEIRD_SERVER_REPLY:
+		case CURLE_BAD_CONTENT_ENCODING:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+			out = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_BAD_RESPONSE,
+										  transport_text(call, rc, cfg));
+			break;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_CACERT_BADFILE:
+		case CURLE_SSL_CERTPROBLEM:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		case CURLE_SSL_CRL_BADFILE:
+			/*
+			 * Configuration, or a certificate we must not trust: a DNS
+			 * answer hijacked to another server, say, so another base URL
+			 * may do.
+			 */
+			out = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
+									transport_text(call, rc, cfg));
+			out.verdict = VERDICT_FATAL;
+			out.unreachable = rc == CURLE_PEER_FAILED_VERIFICATION;
+			break;
+		default:
+			out = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_CONNECTION,
+									transport_text(call, rc, cfg));
+			/*
+			 * A TLS handshake answered in plain HTTP (OpenSSL: "wrong
+			 * version number") is an https:// endpoint on an http server:
+			 * no retry can fix it.  Other handshake failures may be a
+			 * connection broken on the way, and are retried.
+			 */
+			if (rc == CURLE_SSL_CONNECT_ERROR && strstr(call->errbuf, "wrong version number"))
+				out.verdict = VERDICT_FATAL;
+			out.unreachable = rc == CURLE_SSL_CONNECT_ERROR;
+			break;
+	}
+	return out;
+}
+
+/*
+ * What a parsed answer means: VERDICT_DONE for PROTOCOL_OK, with its items
+ * stored in the job's memory, else the FAIL's or the bad answer's outcome.
+ */
+static call_outcome
+answer_outcome(const imcheck_config *cfg, imcheck_call *call)
+{
+	protocol_response resp;
+	protocol_outcome parsed;
+	call_outcome out = {0};
+
+	parsed = cfg->api->parse_answer(call->answer.data, call->answer.len, call->ids,
+									call->id_lens, call->n_ids, &resp);
+	/* the parsed answer is malloc'd: freed whatever happens (out of memory) */
+	PG_TRY();
+	{
+		switch (parsed)
+		{
+			case PROTOCOL_OK:
+				{
+					MemoryContext caller = MemoryContextSwitchTo(call->job->mcxt);
+
+					out = cfg->api->store_answer(cfg, call, &resp);
+					MemoryContextSwitchTo(caller);
+					break;
+				}
+			case PROTOCOL_FAIL:
+				out = outcome_api_error(resp.error_code,
+										imcheck_server_text(cfg, resp.error_info,
+															strlen(resp.error_info)));
+				break;
+			case PROTOCOL_MALFORMED:
+			case PROTOCOL_MISMATCH:
+				out = outcome_no_answer(parsed == PROTOCOL_MALFORMED
+										? IMCHECK_CODE_MALFORMED : IMCHECK_CODE_MISMATCH,
+										RETRY_BAD_RESPONSE, pstrdup(resp.problem));
+				break;
+			case PROTOCOL_NO_MEMORY:
+				imcheck_out_of_memory();
+		}
+	}
+	PG_FINALLY();
+	{
+		protocol_response_free(&resp);
+	}
+	PG_END_TRY();
+	return out;
+}
+
+call_outcome
+outcome_of_call(const imcheck_config *cfg, imcheck_call *call, CURLcode rc)
+{
+	call_outcome out;
+	long		connects = 0;
+	long		status = 0;
+
+	curl_easy_getinfo(call->easy, CURLINFO_NUM_CONNECTS, &connects);
+	if (call->out_of_memory || (rc == CURLE_OUT_OF_MEMORY && !call->went_out))
+		imcheck_out_of_memory();
+	if (rc != CURLE_OK)
+		out = transfer_failure(call, rc, cfg);
+	else if (curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
+			 status != 200)
+		out = http_status_outcome(status);
+	else
+		out = answer_outcome(cfg, call);
+	out.connects = connects;
+	return out;
 }

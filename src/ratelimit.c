@@ -1,5 +1,14 @@
 /*
- * ratelimit.c - pacing of API calls (see ratelimit.h).
+ * ratelimit.c - how fast calls go: no one-second window may hold more than
+ * the API's rate limit of call starts; how many calls are in flight; how
+ * long a failed call waits before it goes again.
+ *
+ * A sliding-window log: the start times of the most recent calls are kept
+ * in a ring; a call may start once the rate_limit-th most recent start is
+ * more than a window ago.  Unlike a token bucket this never lets two bursts
+ * meet inside one second.  The window is slightly longer than a second,
+ * because the service counts calls when they arrive, a little after we
+ * start them.  Each API has a log of its own (its limit is its own).
  *
  * The log is a ring of the last RATELIMIT_MAX_RATE call starts.  A session
  * with limit R looks at the R-th most recent start, so sessions with
@@ -43,11 +52,12 @@
 
 #include <time.h>
 
+#include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "storage/lwlock.h"
 
-#include "ratelimit.h"
+#include "engine.h"
 
 /* the gap kept between two call starts, when the rate allows it */
 #define MAX_START_GAP_US 2000
@@ -72,13 +82,13 @@
 
 typedef struct call_log
 {
-	uint64_t	count;			/* calls recorded; next slot = count % MAX */
-	int64_t		next_start_us;	/* when the even spacing allows the next call */
+	uint64	count;			/* calls recorded; next slot = count % MAX */
+	int64		next_start_us;	/* when the even spacing allows the next call */
 	/* the adaptive rate: allowed_at_cut at cut_at_us, growing since */
-	int64_t		cut_at_us;		/* 0: never cut, the limit applies */
+	int64		cut_at_us;		/* 0: never cut, the limit applies */
 	double		allowed_at_cut; /* calls per window */
-	uint64_t	calls_before_cut;	/* calls with a smaller ticket started before it */
-	int64_t		starts[RATELIMIT_MAX_RATE];
+	uint64	calls_before_cut;	/* calls with a smaller ticket started before it */
+	int64		starts[RATELIMIT_MAX_RATE];
 } call_log;
 
 static call_log *shared_logs = NULL;
@@ -88,7 +98,7 @@ static call_log *local_logs = NULL;
 size_t
 ratelimit_shmem_size(void)
 {
-	return sizeof(call_log) * RATELIMIT_LOGS;
+	return sizeof(call_log) * IMCHECK_APIS;
 }
 
 void
@@ -97,13 +107,13 @@ ratelimit_shmem_attach(void *place, bool initialize, LWLockPadded *locks)
 	shared_logs = place;
 	shared_locks = locks;
 	if (initialize)
-		memset(shared_logs, 0, sizeof(call_log) * RATELIMIT_LOGS);
+		memset(shared_logs, 0, sizeof(call_log) * IMCHECK_APIS);
 }
 
 static call_log *
 the_log(int log, bool *shared)
 {
-	Assert(log >= 0 && log < RATELIMIT_LOGS);
+	Assert(log >= 0 && log < IMCHECK_APIS);
 	*shared = shared_logs != NULL;
 	if (shared_logs != NULL)
 		return &shared_logs[log];
@@ -111,23 +121,23 @@ the_log(int log, bool *shared)
 	{
 		/* outlives statements, so back-to-back statements pace together */
 		local_logs = MemoryContextAllocZero(TopMemoryContext,
-											sizeof(call_log) * RATELIMIT_LOGS);
+											sizeof(call_log) * IMCHECK_APIS);
 	}
 	return &local_logs[log];
 }
 
-int64_t
+int64
 ratelimit_monotonic_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return (int64) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* The calls per window the log allows now, for a limit of rate. */
 static int
-allowed_rate(const call_log *log, int rate, int64_t now_us)
+allowed_rate(const call_log *log, int rate, int64 now_us)
 {
 	double		since;
 	double		allowed;
@@ -140,13 +150,13 @@ allowed_rate(const call_log *log, int rate, int64_t now_us)
 	return allowed >= rate ? rate : Max(1, (int) allowed);
 }
 
-int64_t
+int64
 ratelimit_try_acquire(int log_index, int rate, ratelimit_ticket *ticket)
 {
 	call_log   *log;
 	bool		shared;
-	int64_t		wait = 0;
-	int64_t		now_us;
+	int64		wait = 0;
+	int64		now_us;
 
 	*ticket = UINT64_MAX;
 	if (rate <= 0)
@@ -164,10 +174,10 @@ ratelimit_try_acquire(int log_index, int rate, ratelimit_ticket *ticket)
 	 */
 	now_us = ratelimit_monotonic_us();
 	rate = allowed_rate(log, rate, now_us);
-	if (log->count >= (uint64_t) rate)
+	if (log->count >= (uint64) rate)
 	{
 		/* the rate-th most recent start must be a window ago */
-		int64_t		oldest = log->starts[(log->count - (uint64_t) rate) % RATELIMIT_MAX_RATE];
+		int64		oldest = log->starts[(log->count - (uint64) rate) % RATELIMIT_MAX_RATE];
 
 		if (now_us - oldest < RATELIMIT_WINDOW_US)
 			wait = oldest + RATELIMIT_WINDOW_US - now_us;
@@ -182,16 +192,16 @@ ratelimit_try_acquire(int log_index, int rate, ratelimit_ticket *ticket)
 		 * milliseconds (at most half the average spacing) costs nothing at
 		 * the limit and keeps every call distinct.
 		 */
-		int64_t		last = log->starts[(log->count - 1) % RATELIMIT_MAX_RATE];
-		int64_t		gap = Min(MAX_START_GAP_US, RATELIMIT_WINDOW_US / rate / 2);
+		int64		last = log->starts[(log->count - 1) % RATELIMIT_MAX_RATE];
+		int64		gap = Min(MAX_START_GAP_US, RATELIMIT_WINDOW_US / rate / 2);
 
 		if (now_us - last < gap)
 			wait = last + gap - now_us;
 	}
 	if (wait == 0)
 	{
-		int64_t		spacing = RATELIMIT_WINDOW_US / rate;
-		int64_t		burst = spacing * Max(BURST_CALLS, rate / 4);
+		int64		spacing = RATELIMIT_WINDOW_US / rate;
+		int64		burst = spacing * Max(BURST_CALLS, rate / 4);
 
 		if (now_us < log->next_start_us - burst)
 			wait = log->next_start_us - burst - now_us;
@@ -209,7 +219,7 @@ ratelimit_try_acquire(int log_index, int rate, ratelimit_ticket *ticket)
 }
 
 void
-ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
+ratelimit_refine(int log_index, ratelimit_ticket ticket, int64 sent_us)
 {
 	call_log   *log;
 	bool		shared;
@@ -227,10 +237,10 @@ ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
 	 * along it.  Later calls were recorded while this one was in flight,
 	 * so this touches at most the calls in flight since it started.
 	 */
-	for (uint64_t i = ticket;
+	for (uint64 i = ticket;
 		 i < log->count && i + RATELIMIT_MAX_RATE > log->count; i++)
 	{
-		int64_t    *slot = &log->starts[i % RATELIMIT_MAX_RATE];
+		int64    *slot = &log->starts[i % RATELIMIT_MAX_RATE];
 
 		if (*slot >= sent_us)
 			break;
@@ -245,16 +255,16 @@ ratelimit_refine(int log_index, ratelimit_ticket ticket, int64_t sent_us)
  * call with the given ticket (still in the log): starts never decrease
  * along the log, so a binary search finds the first one inside it.
  */
-static uint64_t
+static uint64
 calls_in_window_before(const call_log *log, ratelimit_ticket ticket)
 {
-	int64_t		since = log->starts[ticket % RATELIMIT_MAX_RATE] - RATELIMIT_WINDOW_US;
-	uint64_t	low = log->count > RATELIMIT_MAX_RATE ? log->count - RATELIMIT_MAX_RATE : 0;
-	uint64_t	high = ticket;
+	int64		since = log->starts[ticket % RATELIMIT_MAX_RATE] - RATELIMIT_WINDOW_US;
+	uint64	low = log->count > RATELIMIT_MAX_RATE ? log->count - RATELIMIT_MAX_RATE : 0;
+	uint64	high = ticket;
 
 	while (low < high)
 	{
-		uint64_t	mid = low + (high - low) / 2;
+		uint64	mid = low + (high - low) / 2;
 
 		if (log->starts[mid % RATELIMIT_MAX_RATE] > since)
 			high = mid;
@@ -282,7 +292,7 @@ ratelimit_refused(int log_index, int rate, ratelimit_ticket ticket)
 	if (ticket >= log->calls_before_cut && ticket < log->count &&
 		ticket + RATELIMIT_MAX_RATE > log->count)
 	{
-		int64_t		now_us = ratelimit_monotonic_us();
+		int64		now_us = ratelimit_monotonic_us();
 		double		recent = (double) calls_in_window_before(log, ticket);
 		double		allowed = allowed_rate(log, rate, now_us);
 
@@ -294,4 +304,90 @@ ratelimit_refused(int log_index, int rate, ratelimit_ticket ticket)
 	if (shared)
 		LWLockRelease(&shared_locks[log_index].lock);
 	return cut;
+}
+
+/*
+ * Calls in flight.  100 calls a second over a 300 ms round trip need 30
+ * calls in flight (Little's law), so a fixed number would cap the rate far
+ * from the app's region.  With imcheck.max_concurrency = 0 the engine keeps
+ * rate x round trip in flight, a quarter more for jitter and two spare.
+ * The round trip is a moving average of answered calls' times, an eighth
+ * per call as TCP averages its RTT, kept per backend: the next statement
+ * starts from it.
+ */
+
+/* before any answer, and without a rate limit */
+#define FIRST_IN_FLIGHT 16
+#define MIN_IN_FLIGHT 4
+
+#define BACKOFF_BASE_MS 100
+#define BACKOFF_RATE_LIMITED_MS 1000
+#define BACKOFF_CAP_MS 10000
+
+/* the moving average of answered calls' times; 0: none answered yet */
+static int64 round_trip_us = 0;
+
+int
+pacing_in_flight_limit(const imcheck_config *cfg, int64 oldest_age_us)
+{
+	int64		round_trip = round_trip_us;
+	int64		need;
+
+	if (cfg->max_concurrency > 0)
+		return cfg->max_concurrency;
+	if (cfg->rate_limit <= 0)
+		return FIRST_IN_FLIGHT;
+
+	/*
+	 * Before the first answer, the round trip is at least the age of the
+	 * oldest call in flight: the limit then grows as fast as the rate
+	 * budget lets calls start, as in TCP's slow start.
+	 */
+	if (round_trip == 0)
+		round_trip = oldest_age_us;
+	need = ((int64) cfg->rate_limit * round_trip * 5 / 4 + 999999) / 1000000 + 2;
+	if (round_trip_us == 0)
+		need = Max(need, FIRST_IN_FLIGHT);
+	return (int) Max(MIN_IN_FLIGHT, Min(need, PACING_MAX_IN_FLIGHT));
+}
+
+bool
+pacing_round_trip_known(void)
+{
+	return round_trip_us != 0;
+}
+
+void
+pacing_answered(int64 took_us)
+{
+	round_trip_us = round_trip_us == 0 ? took_us
+		: round_trip_us + (took_us - round_trip_us) / 8;
+}
+
+void
+pacing_forget_round_trip(void)
+{
+	round_trip_us = 0;
+}
+
+int64
+pacing_backoff_us(const imcheck_config *cfg, const call_outcome *out, int attempt)
+{
+	int64		base_ms;
+	int64		ms;
+
+	if (out->reason == RETRY_USERSIG_RENEWED)
+		return 0;
+
+	/*
+	 * A rate-limit answer under imcheck.rate_limit has cut the rate the
+	 * calls start at (ratelimit.c), which spaces them out: the retry needs
+	 * no long wait of its own.  Without a limit, the wait is all there is.
+	 */
+	base_ms = out->reason == RETRY_API_RATE_LIMITED && cfg->rate_limit <= 0
+		? BACKOFF_RATE_LIMITED_MS : BACKOFF_BASE_MS;
+	ms = base_ms << Min(attempt, 10);
+	ms = Min(ms, BACKOFF_CAP_MS);
+	/* jitter between half and all of it, so retries don't come in waves */
+	return (int64) (ms * 1000 * (0.5 + 0.5 * pg_prng_double(&pg_global_prng_state)));
 }

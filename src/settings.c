@@ -21,10 +21,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
-#include "api.h"
-#include "settings.h"
-#include "credentials.h"
-#include "endpoints.h"
+#include "imcheck.h"
 #include "usersig.h"
 
 char	   *imcheck_sdkappid_setting = NULL;
@@ -327,8 +324,9 @@ imcheck_define_settings(void)
 	ProcessUtility_hook = refuse_secret_in_role_settings;
 }
 
-uint64_t
-imcheck_checked_sdkappid(void)
+/* Raises an ERROR unless imcheck.sdkappid is set and valid. */
+static uint64_t
+checked_sdkappid(void)
 {
 	uint64_t	sdkappid;
 
@@ -345,10 +343,19 @@ imcheck_checked_sdkappid(void)
 	return sdkappid;
 }
 
+/* Mixes text (if any) into cfg's fingerprint. */
+static void
+add_to_fingerprint(imcheck_config *cfg, const char *text)
+{
+	if (text != NULL)
+		cfg->fingerprint = hash_combine(cfg->fingerprint,
+										hash_bytes((const unsigned char *) text,
+												   (int) strlen(text)));
+}
+
 void
 imcheck_resolve_config(imcheck_config *cfg, const imcheck_api *api)
 {
-	uint64_t	sdkappid = imcheck_checked_sdkappid();
 	static const int *const rate_settings[IMCHECK_APIS] = {
 		[IMCHECK_API_ACCOUNT_CHECK] = &rate_limit_setting,
 		[IMCHECK_API_ACCOUNT_IMPORT] = &import_rate_limit_setting,
@@ -357,6 +364,7 @@ imcheck_resolve_config(imcheck_config *cfg, const imcheck_api *api)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->api = api;
+	cfg->sdkappid = checked_sdkappid();
 
 	if (imcheck_identifier_setting == NULL || *imcheck_identifier_setting == '\0')
 		ereport(ERROR,
@@ -382,24 +390,14 @@ imcheck_resolve_config(imcheck_config *cfg, const imcheck_api *api)
 	}
 
 	/* the UserSig, the URL it goes in, and what the fingerprint starts from */
-	imcheck_resolve_credentials(cfg, sdkappid);
+	imcheck_resolve_credentials(cfg);
 
 	/* ... and the app, the admin, the endpoint */
-	cfg->fingerprint = hash_combine(cfg->fingerprint,
-									hash_bytes((const unsigned char *) cfg->endpoints_shown,
-											   (int) strlen(cfg->endpoints_shown)));
-	if (cfg->proxy)
-		cfg->fingerprint = hash_combine(cfg->fingerprint,
-										hash_bytes((const unsigned char *) cfg->proxy,
-												   (int) strlen(cfg->proxy)));
-	cfg->fingerprint = hash_combine(cfg->fingerprint,
-									hash_bytes((const unsigned char *) imcheck_identifier_setting,
-											   (int) strlen(imcheck_identifier_setting)));
-	cfg->fingerprint = hash_combine(cfg->fingerprint, (uint32) sdkappid);
-	if (cfg->ca_file)
-		cfg->fingerprint = hash_combine(cfg->fingerprint,
-										hash_bytes((const unsigned char *) cfg->ca_file,
-												   (int) strlen(cfg->ca_file)));
+	add_to_fingerprint(cfg, cfg->endpoints_shown);
+	add_to_fingerprint(cfg, cfg->proxy);
+	add_to_fingerprint(cfg, imcheck_identifier_setting);
+	cfg->fingerprint = hash_combine(cfg->fingerprint, (uint32) cfg->sdkappid);
+	add_to_fingerprint(cfg, cfg->ca_file);
 
 	cfg->timeout_ms = timeout_setting;
 	cfg->max_retries = max_retries_setting;

@@ -1,6 +1,12 @@
 /*
- * stats.c - cumulative counters and progress of running checks (stats.h),
- * and the SQL functions that show them.
+ * stats.c - what imcheck has done: cumulative counters per API, the
+ * progress of the checks running now, the SQL functions that show them,
+ * and the one log line of each check.
+ *
+ * With the library in shared_preload_libraries both live in shared memory:
+ * counters add up over all sessions since the server started (or the last
+ * imcheck_reset_stats()), and every session can see every running check.
+ * Otherwise each session sees only its own.
  */
 #include "postgres.h"
 
@@ -15,10 +21,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "api.h"
-#include "compat.h"
-#include "settings.h"
-#include "stats.h"
+#include "imcheck.h"
 
 /* distinct failure codes remembered; later ones are counted as "other" */
 #define FAILURE_CODES 32
@@ -133,6 +136,47 @@ progress_slot(void)
 }
 
 /*
+ * How the log line of a check names its API: account_check's says "check"
+ * (and "checked"), as it did before the other APIs came.
+ */
+static const char *
+check_noun(imcheck_api_id api)
+{
+	return api == IMCHECK_API_ACCOUNT_CHECK ? "check" : imcheck_apis[api]->name;
+}
+
+void
+imcheck_log_check(imcheck_api_id api, int nitems, const imcheck_job *job, int error,
+				  double ms)
+{
+	/* Tencent's support traces a failed call by its random */
+	const char *random_text = job->has_failed_random
+		? psprintf(" (random of the last failed call: %u)", job->failed_random) : "";
+
+	if (error != 0)
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck %s of %d UserID failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
+							   "imcheck %s of %d UserIDs failed with SQLSTATE %s (distinct: %u, calls: %u, retries: %u, failed calls: %u) after %.0f ms%s",
+							   nitems, check_noun(api), nitems, unpack_sql_state(error),
+							   job->n, job->calls, job->retries, job->failed_calls, ms, random_text),
+				 errhidestmt(true)));
+	else if (api == IMCHECK_API_ACCOUNT_CHECK)
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck checked %d UserID (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
+							   "imcheck checked %d UserIDs (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
+							   nitems, nitems, job->n, job->calls, job->retries,
+							   job->failed_calls, ms, random_text),
+				 errhidestmt(true)));
+	else
+		ereport(imcheck_log_level,
+				(errmsg_plural("imcheck %s of %d UserID done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
+							   "imcheck %s of %d UserIDs done (distinct: %u, calls: %u, retries: %u, failed calls: %u) in %.0f ms%s",
+							   nitems, check_noun(api), nitems, job->n, job->calls, job->retries,
+							   job->failed_calls, ms, random_text),
+				 errhidestmt(true)));
+}
+
+/*
  * A backend that exits during a check (pg_terminate_backend, a FATAL error,
  * postmaster death) never returns to the check's cleanup: free its progress
  * slot on the way out, and log what the check spent, as every check does.
@@ -146,21 +190,13 @@ end_check_at_exit(int code, Datum arg)
 		return;
 	ms = (long) ((GetCurrentTimestamp() - my_progress->started) / 1000);
 
-	if (current_api == IMCHECK_API_ACCOUNT_CHECK)
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck check of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-							   "imcheck check of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-							   my_progress->ids_total, my_progress->ids_total,
-							   my_progress->ids_done, my_progress->calls, ms),
-				 errhidestmt(true)));
-	else
-		ereport(imcheck_log_level,
-				(errmsg_plural("imcheck %s of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-							   "imcheck %s of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
-							   my_progress->ids_total, imcheck_apis[current_api]->name,
-							   my_progress->ids_total, my_progress->ids_done,
-							   my_progress->calls, ms),
-				 errhidestmt(true)));
+	ereport(imcheck_log_level,
+			(errmsg_plural("imcheck %s of %u UserID ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+						   "imcheck %s of %u UserIDs ended with the backend's exit (done: %u, calls: %u) after %ld ms",
+						   my_progress->ids_total, check_noun(current_api),
+						   my_progress->ids_total, my_progress->ids_done,
+						   my_progress->calls, ms),
+			 errhidestmt(true)));
 	my_progress->pid = 0;
 	my_progress = NULL;
 }

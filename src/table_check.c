@@ -34,10 +34,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "api.h"
-#include "compat.h"
 #include "engine.h"
-#include "protocol.h"
 #include "table_check.h"
 
 IMCHECK_SQL_FUNCTION(im_account_check_table);
@@ -179,7 +176,7 @@ add_id(table_chunk *c, uint32 *data_len, uint32 *data_cap, const text *id)
 	Size		len = VARSIZE_ANY_EXHDR(id);
 	Size		size = INTALIGN(VARHDRSZ + len);
 
-	/* the engine finds an ID by a 32-bit offset (job.h) */
+	/* the engine finds an ID by a 32-bit offset (imcheck.h) */
 	if ((uint64) *data_len + size > PG_UINT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
