@@ -69,7 +69,8 @@ typedef struct run_state
 	int			usersig_generation;
 	int			usersig_renewals;
 	int64		rate_wait_us;	/* time spent waiting for the rate budget */
-	MemoryContext memory;		/* the caller's: the run's own allocations */
+	MemoryContext memory;		/* the statement's: the engine's own */
+	MemoryContext caller_memory;	/* the caller's: the config's, the feed's */
 	MemoryContext call_memory;	/* a finished call's: reset after it */
 } run_state;
 
@@ -112,6 +113,16 @@ first_of_batch(const run_state *rs, uint32 batch)
 	return batch * (uint32) rs->cfg->batch_size;
 }
 
+/* Hands a job that is all done back to the feed, in the caller's memory. */
+static void
+give_back(run_state *rs, imcheck_job *job)
+{
+	MemoryContext engine_memory = MemoryContextSwitchTo(rs->caller_memory);
+
+	rs->feed->job_done(rs->feed->arg, job);
+	MemoryContextSwitchTo(engine_memory);
+}
+
 /* Counts one more of job's batches done; hands the job back when it is all done. */
 static void
 batch_done(run_state *rs, imcheck_job *job)
@@ -121,7 +132,7 @@ batch_done(run_state *rs, imcheck_job *job)
 	rs->jobs_open--;
 	if (rs->sending == job)
 		rs->sending = NULL;		/* all sent, and about to be freed */
-	rs->feed->job_done(rs->feed->arg, job);
+	give_back(rs, job);
 }
 
 /*
@@ -131,8 +142,8 @@ batch_done(run_state *rs, imcheck_job *job)
 static bool
 renew_usersig(run_state *rs)
 {
-	/* the config outlives the call whose memory is current */
-	MemoryContext call_memory = MemoryContextSwitchTo(rs->memory);
+	/* the config is the caller's */
+	MemoryContext call_memory = MemoryContextSwitchTo(rs->caller_memory);
 	bool		renewed = imcheck_renew_usersig(rs->cfg);
 
 	MemoryContextSwitchTo(call_memory);
@@ -354,7 +365,9 @@ next_job_to_send(run_state *rs)
 		if (rs->feed_ended)
 			return false;
 		rs->sending = NULL;
+		MemoryContextSwitchTo(rs->caller_memory);
 		job = rs->feed->next_job(rs->feed->arg);
+		MemoryContextSwitchTo(rs->memory);
 		if (job == NULL)
 		{
 			rs->feed_ended = true;
@@ -365,7 +378,7 @@ next_job_to_send(run_state *rs)
 		job->batches_done = 0;
 		/* what the calls store goes there (finish_call's memory is reset) */
 		if (job->mcxt == NULL)
-			job->mcxt = rs->memory;
+			job->mcxt = rs->caller_memory;
 		job->answered_once = MemoryContextAllocZero(job->mcxt, (job->n_batches + 7) / 8);
 		imcheck_stats_check_grew(job->n);
 		rs->jobs_open++;
@@ -374,7 +387,7 @@ next_job_to_send(run_state *rs)
 		if (job->n_batches == 0)
 		{
 			rs->jobs_open--;
-			rs->feed->job_done(rs->feed->arg, job);
+			give_back(rs, job);
 			continue;
 		}
 		rs->sending = job;
@@ -521,24 +534,30 @@ abandon_calls(run_state *rs)
 void
 imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 {
+	MemoryContext caller = CurrentMemoryContext;
+
+	/* the statement's own memory, freed at its end, ERROR or not */
+	MemoryContext memory = AllocSetContextCreate(caller, "imcheck statement",
+												 ALLOCSET_DEFAULT_SIZES);
+
 	/*
 	 * On the heap: PG_FINALLY reads what the loop changed, which a local
 	 * would have to be volatile for (setjmp/longjmp).
 	 */
-	run_state  *rs = palloc0(sizeof(run_state));
+	run_state  *rs = MemoryContextAllocZero(memory, sizeof(run_state));
 
+	MemoryContextSwitchTo(memory);
 	failover_statement_starts(cfg);
 	rs->max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	/* the cache holds the connections the calls in flight opened, no more */
 	multi_set_option(curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
 									   (long) (rs->max_in_flight + SPARE_CONNECTIONS)),
 					 "CURLMOPT_MAXCONNECTS");
-
 	rs->cfg = cfg;
 	rs->feed = feed;
-	rs->memory = CurrentMemoryContext;
-	rs->call_memory = AllocSetContextCreate(CurrentMemoryContext, "imcheck call",
-											ALLOCSET_SMALL_SIZES);
+	rs->memory = memory;
+	rs->caller_memory = caller;
+	rs->call_memory = AllocSetContextCreate(memory, "imcheck call", ALLOCSET_SMALL_SIZES);
 	rs->calls = palloc0(sizeof(imcheck_call *) * rs->max_in_flight);
 	rs->retries_cap = 32;
 	rs->retries = palloc(sizeof(pending_retry) * rs->retries_cap);
@@ -571,13 +590,10 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 		imcheck_forget_usersig(cfg);
 		imcheck_stats_check_ended();
 		imcheck_stats_rate_wait(rs->rate_wait_us);
+		MemoryContextSwitchTo(caller);
+		MemoryContextDelete(memory);
 	}
 	PG_END_TRY();
-
-	MemoryContextDelete(rs->call_memory);
-	pfree(rs->calls);
-	pfree(rs->retries);
-	pfree(rs);
 }
 
 /* The feed of imcheck_run_job: its one job. */
