@@ -1,6 +1,7 @@
 /*
- * protocol.c - the account_check wire format, the request buffer, and the
- * answer scanning the three APIs share (see protocol.h, protocol_scan.h).
+ * protocol.c - the request buffer, the answer scanning, parse driver and
+ * asked-ID matcher the three APIs share, and the account_check wire format
+ * (see protocol.h, protocol_scan.h).
  */
 #include "protocol.h"
 
@@ -65,20 +66,10 @@ write_json_string(char *p, const char *s, size_t len)
 			*p++ = '\\';
 			*p++ = (char) c;
 		}
-		else if (c == '\n')
+		else if (c == '\n' || c == '\t' || c == '\r')
 		{
 			*p++ = '\\';
-			*p++ = 'n';
-		}
-		else if (c == '\t')
-		{
-			*p++ = '\\';
-			*p++ = 't';
-		}
-		else if (c == '\r')
-		{
-			*p++ = '\\';
-			*p++ = 'r';
+			*p++ = c == '\n' ? 'n' : c == '\t' ? 't' : 'r';
 		}
 		else
 		{
@@ -106,14 +97,6 @@ protocol_buffer_append_json_string(protocol_buffer *buf,
 	*p = '\0';
 	buf->len = (size_t) (p - buf->data);
 	return 0;
-}
-
-void
-protocol_buffer_reset(protocol_buffer *buf)
-{
-	buf->len = 0;
-	if (buf->data)
-		buf->data[0] = '\0';
 }
 
 void
@@ -163,49 +146,7 @@ protocol_account_status_text(protocol_account_status status)
 	return NULL;
 }
 
-const char *
-protocol_outcome_text(protocol_outcome outcome)
-{
-	switch (outcome)
-	{
-		case PROTOCOL_OK:
-			return "ok";
-		case PROTOCOL_FAIL:
-			return "the service answered FAIL";
-		case PROTOCOL_MALFORMED:
-			return "the response is not a valid answer of the API";
-		case PROTOCOL_MISMATCH:
-			return "the response does not answer exactly the UserIDs asked";
-		case PROTOCOL_NO_MEMORY:
-			return "out of memory";
-	}
-	return "unknown outcome";
-}
-
-/* The members of a ResultItem we read, each at most once. */
-typedef struct item_fields
-{
-	int			is_object;
-	int			seen_uid;
-	int			has_uid;		/* seen, and a string */
-	jsonscan_string uid;
-	int			code_state;		/* 0 absent, 1 int32, 2 present but not one */
-	int32_t		code;
-	int			seen_info;
-	int			has_info;
-	jsonscan_string info;
-	int			seen_status;
-	int			has_status;
-	jsonscan_string status;
-} item_fields;
-
-/* account_check's own top-level member: ResultItem. */
-typedef struct response_fields
-{
-	int			items_state;	/* 0 absent, 1 an array, 2 present but not one */
-	size_t		n_items;		/* elements, counted past the ones kept */
-	item_fields items[PROTOCOL_MAX_BATCH];
-} response_fields;
+/* ---- what the three answer readers share (see protocol_scan.h) ---- */
 
 static const struct
 {
@@ -230,8 +171,9 @@ static const struct
 	{"Detail", 6, MEMBER_DETAIL},
 };
 
-member_name
-protocol_member_of(const jsonscan_string *key)
+/* Which member a key names (a key written with escapes is decoded first). */
+static member_name
+member_of(const jsonscan_string *key)
 {
 	char		decoded[16];
 	const char *text = key->start + 1;
@@ -251,70 +193,54 @@ protocol_member_of(const jsonscan_string *key)
 }
 
 int
-protocol_read_int32_member(jsonscan_cursor *c, int *state, int32_t *value)
+protocol_read_int32_member(jsonscan_cursor *c, int32_member *m)
 {
 	int64_t		v;
 	int			rc;
 
-	if (*state != 0)
+	if (m->state != 0)
 		return DUPLICATE_MEMBER;
 	rc = jsonscan_integer(c, INT32_MIN, INT32_MAX, &v);
 	if (rc < 0)
 		return -1;
-	*state = rc == 0 ? 1 : 2;
+	m->state = rc == 0 ? 1 : 2;
 	if (rc == 0)
-		*value = (int32_t) v;
+		m->value = (int32_t) v;
 	return 0;
 }
 
 int
-protocol_read_string_member(jsonscan_cursor *c, int *seen, int *has, jsonscan_string *s)
+protocol_read_string_member(jsonscan_cursor *c, string_member *m)
 {
-	if (*seen)
+	if (m->seen)
 		return DUPLICATE_MEMBER;
-	*seen = 1;
+	m->seen = 1;
 	if (c->p < c->end && *c->p == '"')
 	{
-		*has = 1;
-		return jsonscan_string_scan(c, s);
+		m->is_string = 1;
+		return jsonscan_string_scan(c, &m->s);
 	}
-	*has = 0;
 	return jsonscan_value(c, 2);
 }
 
-static int
-scan_item(jsonscan_cursor *c, item_fields *f)
+int
+protocol_scan_object(jsonscan_cursor *c, int depth, int *is_object,
+					 protocol_member_reader reader, void *state)
 {
-	int			state = 0;
+	int			object_state = 0;
 	int			more;
 	jsonscan_string key;
 
-	memset(f, 0, sizeof(*f));
 	if (c->p >= c->end || *c->p != '{')
-		return jsonscan_value(c, 2);
-	f->is_object = 1;
-	while ((more = jsonscan_object_next(c, &state, &key)) > 0)
+		return jsonscan_value(c, depth);
+	*is_object = 1;
+	while ((more = jsonscan_object_next(c, &object_state, &key)) > 0)
 	{
-		int			rc;
+		member_name name = member_of(&key);
+		int			rc = name == MEMBER_OTHER ? MEMBER_NOT_READ : reader(c, name, state);
 
-		switch (protocol_member_of(&key))
-		{
-			case MEMBER_USER_ID:
-				rc = protocol_read_string_member(c, &f->seen_uid, &f->has_uid, &f->uid);
-				break;
-			case MEMBER_RESULT_CODE:
-				rc = protocol_read_int32_member(c, &f->code_state, &f->code);
-				break;
-			case MEMBER_RESULT_INFO:
-				rc = protocol_read_string_member(c, &f->seen_info, &f->has_info, &f->info);
-				break;
-			case MEMBER_ACCOUNT_STATUS:
-				rc = protocol_read_string_member(c, &f->seen_status, &f->has_status, &f->status);
-				break;
-			default:
-				rc = jsonscan_value(c, 3);
-				break;
-		}
+		if (rc == MEMBER_NOT_READ)
+			rc = jsonscan_value(c, depth + 1);
 		if (rc != 0)
 			return rc;
 	}
@@ -348,79 +274,6 @@ protocol_scan_list(jsonscan_cursor *c, int *list_state, size_t *n, size_t max,
 	return more;
 }
 
-static int
-scan_result_item(jsonscan_cursor *c, size_t index, void *arg)
-{
-	return scan_item(c, &((response_fields *) arg)->items[index]);
-}
-
-/* protocol_member_reader of account_check: ResultItem */
-static int
-scan_items(jsonscan_cursor *c, member_name name, void *state)
-{
-	response_fields *r = state;
-
-	if (name != MEMBER_RESULT_ITEM)
-		return jsonscan_value(c, 1);
-	return protocol_scan_list(c, &r->items_state, &r->n_items, PROTOCOL_MAX_BATCH,
-							  scan_result_item, r);
-}
-
-int
-protocol_scan_document(const char *body, size_t len, envelope_fields *env,
-					   protocol_member_reader reader, void *state)
-{
-	jsonscan_cursor c;
-	int			object_state = 0;
-	int			more = 0;
-	jsonscan_string key;
-
-	memset(env, 0, sizeof(*env));
-	if (body == NULL)
-		return -1;				/* no body at all is not JSON */
-	c.p = body;
-	c.end = body + len;
-	jsonscan_skip_ws(&c);
-	if (c.p < c.end && *c.p == '{')
-	{
-		env->is_object = 1;
-		while ((more = jsonscan_object_next(&c, &object_state, &key)) > 0)
-		{
-			int			rc;
-			member_name name = protocol_member_of(&key);
-
-			switch (name)
-			{
-				case MEMBER_ACTION_STATUS:
-					rc = protocol_read_string_member(&c, &env->seen_action,
-													 &env->has_action, &env->action);
-					break;
-				case MEMBER_ERROR_CODE:
-					rc = protocol_read_int32_member(&c, &env->code_state, &env->code);
-					break;
-				case MEMBER_ERROR_INFO:
-					rc = protocol_read_string_member(&c, &env->seen_info,
-													 &env->has_info, &env->info);
-					break;
-				case MEMBER_OTHER:
-					rc = jsonscan_value(&c, 1);
-					break;
-				default:
-					rc = reader(&c, name, state);
-					break;
-			}
-			if (rc != 0)
-				return rc;
-		}
-		if (more < 0)
-			return -1;
-	}
-	else if (jsonscan_value(&c, 0) != 0)
-		return -1;
-	jsonscan_skip_ws(&c);
-	return c.p == c.end ? 0 : -1;
-}
-
 const char *
 protocol_arena_decode(arena_builder *arena, const jsonscan_string *s, size_t *len)
 {
@@ -445,18 +298,6 @@ protocol_arena_copy(arena_builder *arena, const char *s, size_t len)
 	return at;
 }
 
-const char *
-protocol_peek_string(arena_builder *arena, const jsonscan_string *s, size_t *len)
-{
-	if (!s->escaped)
-	{
-		*len = (size_t) (s->end - s->start - 2);
-		return s->start + 1;
-	}
-	*len = jsonscan_string_decode(s, arena->base + arena->used, arena->cap - arena->used);
-	return arena->base + arena->used;
-}
-
 protocol_outcome
 protocol_finish(protocol_response *resp, protocol_outcome outcome, const char *problem)
 {
@@ -467,142 +308,151 @@ protocol_finish(protocol_response *resp, protocol_outcome outcome, const char *p
 }
 
 long
-protocol_match_asked(const char *uid, size_t uid_len, size_t position,
-					 const char *const *ids, const size_t *id_lens, size_t n,
-					 const unsigned char *answered)
+protocol_match_asked(protocol_answer *a, const jsonscan_string *uid, size_t *next)
 {
-	if (position < n && !answered[position] && id_lens[position] == uid_len &&
-		memcmp(ids[position], uid, uid_len) == 0)
-		return (long) position;
-	for (size_t i = 0; i < n; i++)
-		if (!answered[i] && id_lens[i] == uid_len &&
-			memcmp(ids[i], uid, uid_len) == 0)
-			return (long) i;
-	return -1;
+	const char *s = uid->start + 1;
+	size_t		len = (size_t) (uid->end - uid->start - 2);
+	long		found = -1;
+
+	if (uid->escaped)
+	{
+		/* decoded into the arena's free space, not kept */
+		char	   *at = a->arena.base + a->arena.used;
+
+		len = jsonscan_string_decode(uid, at, a->arena.cap - a->arena.used);
+		s = at;
+	}
+	for (size_t j = 0; j < a->n; j++)
+	{
+		size_t		k = (*next + j) % a->n;
+
+		if (a->id_lens[k] != len || memcmp(a->ids[k], s, len) != 0)
+			continue;
+		if (!a->answered[k])
+		{
+			a->answered[k] = 1;
+			*next = k + 1;
+			return (long) k;
+		}
+		found = -2;
+	}
+	return found;
 }
 
-protocol_outcome
-protocol_open_answer(int scan_rc, const envelope_fields *env, size_t body_len,
-					 size_t n, arena_builder *arena, protocol_response *resp)
+/* The top level: the envelope's members, and the API's own in its fields. */
+typedef struct envelope
 {
+	int			is_object;
+	string_member action;
+	int32_member code;
+	string_member info;
+	protocol_member_reader api_member;
+	void	   *api_fields;
+} envelope;
+
+static int
+read_envelope_member(jsonscan_cursor *c, member_name name, void *state)
+{
+	envelope   *env = state;
+
+	switch (name)
+	{
+		case MEMBER_ACTION_STATUS:
+			return protocol_read_string_member(c, &env->action);
+		case MEMBER_ERROR_CODE:
+			return protocol_read_int32_member(c, &env->code);
+		case MEMBER_ERROR_INFO:
+			return protocol_read_string_member(c, &env->info);
+		default:
+			return env->api_member(c, name, env->api_fields);
+	}
+}
+
+/* Validates the whole document: 0, -1 when it is not JSON, or DUPLICATE_MEMBER. */
+static int
+scan_document(const char *body, size_t len, envelope *env)
+{
+	jsonscan_cursor c;
+	int			rc;
+
+	if (body == NULL)
+		return -1;				/* no body at all is not JSON */
+	c.p = body;
+	c.end = body + len;
+	jsonscan_skip_ws(&c);
+	rc = protocol_scan_object(&c, 0, &env->is_object, read_envelope_member, env);
+	if (rc != 0)
+		return rc;
+	jsonscan_skip_ws(&c);
+	return c.p == c.end ? 0 : -1;
+}
+
+/*
+ * Checks the envelope of a scanned answer, and sets up the arena (held by
+ * resp) and resp->items.  PROTOCOL_OK when the items are to be read.
+ */
+static protocol_outcome
+open_answer(int scan_rc, const envelope *env, size_t body_len, protocol_answer *a)
+{
+	protocol_response *resp = a->resp;
+
 	if (scan_rc == DUPLICATE_MEMBER)
 		return protocol_finish(resp, PROTOCOL_MALFORMED, "response repeats a member");
 	if (scan_rc != 0)
 		return protocol_finish(resp, PROTOCOL_MALFORMED, "response is not valid JSON");
-	if (!env->is_object || !env->has_action || env->code_state != 1)
+	if (!env->is_object || !env->action.is_string || env->code.state != 1)
 		return protocol_finish(resp, PROTOCOL_MALFORMED,
 							   "response lacks ActionStatus or ErrorCode");
-	if (env->code < 0)
+	if (env->code.value < 0)
 		return protocol_finish(resp, PROTOCOL_MALFORMED, "response has a negative ErrorCode");
-	resp->error_code = env->code;
+	resp->error_code = env->code.value;
 
 	/* room for every string decoded, each with its terminator */
-	arena->cap = body_len + n + 2;
-	arena->used = 0;
-	arena->base = malloc(arena->cap);
-	if (arena->base == NULL)
+	a->arena.cap = body_len + a->n + 2;
+	a->arena.base = malloc(a->arena.cap);
+	if (a->arena.base == NULL)
 		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	resp->arena = arena->base;
-	if (env->has_info)
-		resp->error_info = protocol_arena_decode(arena, &env->info, NULL);
+	resp->arena = a->arena.base;
+	if (env->info.is_string)
+		resp->error_info = protocol_arena_decode(&a->arena, &env->info.s, NULL);
 
-	if (!KEY_IS(env->action, "OK") || resp->error_code != 0)
+	if (!KEY_IS(env->action.s, "OK") || resp->error_code != 0)
 	{
-		if (KEY_IS(env->action, "FAIL") && resp->error_code != 0)
+		if (KEY_IS(env->action.s, "FAIL") && resp->error_code != 0)
 			return protocol_finish(resp, PROTOCOL_FAIL, NULL);
 		return protocol_finish(resp, PROTOCOL_MALFORMED, "ActionStatus and ErrorCode disagree");
 	}
-	if ((resp->items = calloc(n ? n : 1, sizeof(protocol_item_result))) == NULL)
+	if ((resp->items = calloc(a->n ? a->n : 1, sizeof(protocol_item_result))) == NULL)
 		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < a->n; i++)
 		resp->items[i].result_info = "";
 	return PROTOCOL_OK;
 }
 
-/* Reads the n items of a successful answer into resp->items. */
-static protocol_outcome
-read_items(const response_fields *r, const char *const *ids,
-		   const size_t *id_lens, size_t n, arena_builder *arena,
-		   protocol_response *resp)
-{
-	unsigned char answered[PROTOCOL_MAX_BATCH] = {0};
-
-	for (size_t i = 0; i < n; i++)
-	{
-		const item_fields *f = &r->items[i];
-		protocol_item_result *result;
-		const char *uid;
-		size_t		uid_len;
-		long		k;
-
-		if (!f->is_object || !f->has_uid)
-			return protocol_finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
-		uid = protocol_peek_string(arena, &f->uid, &uid_len);
-		k = protocol_match_asked(uid, uid_len, i, ids, id_lens, n, answered);
-		if (k < 0)
-			return protocol_finish(resp, PROTOCOL_MISMATCH,
-								   "response answers a UserID that was not asked");
-		answered[k] = 1;
-		result = &resp->items[k];
-		if (f->code_state != 1)
-			return protocol_finish(resp, PROTOCOL_MALFORMED,
-								   "a ResultItem lacks an integer ResultCode");
-		if (f->code < 0)
-			return protocol_finish(resp, PROTOCOL_MALFORMED,
-								   "a ResultItem has a negative ResultCode");
-		result->result_code = f->code;
-		if (f->has_info)
-			result->result_info = protocol_arena_decode(arena, &f->info, &result->result_info_len);
-		if (result->result_code == 0)
-		{
-			if (!f->has_status)
-				return protocol_finish(resp, PROTOCOL_MALFORMED,
-									   "a successful ResultItem lacks AccountStatus");
-			if (KEY_IS(f->status, "Imported"))
-				result->status = PROTOCOL_STATUS_IMPORTED;
-			else if (KEY_IS(f->status, "NotImported"))
-				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
-			else
-				return protocol_finish(resp, PROTOCOL_MALFORMED,
-									   "a ResultItem has an unknown AccountStatus");
-		}
-	}
-	/* n items, each matched to a distinct asked ID: every ID answered once */
-	resp->n_items = n;
-	return protocol_finish(resp, PROTOCOL_OK, NULL);
-}
-
 protocol_outcome
-protocol_parse_response(const char *body, size_t len,
-						const char *const *ids, const size_t *id_lens,
-						size_t n, protocol_response *resp)
+protocol_parse_answer(const protocol_api *api, const char *body, size_t len,
+					  const char *const *ids, const size_t *id_lens, size_t n,
+					  protocol_response *resp)
 {
-	response_fields *r;
-	envelope_fields env;
-	arena_builder arena;
+	envelope	env = {.api_member = api->member};
+	protocol_answer a = {.ids = ids, .id_lens = id_lens, .n = n, .resp = resp};
 	protocol_outcome outcome;
-	int			scan_rc;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->error_info = "";
-	if (n > PROTOCOL_MAX_BATCH)
+	if (n > api->max_batch)
 		return protocol_finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
-
-	r = calloc(1, sizeof(response_fields));
-	if (r == NULL)
+	if ((env.api_fields = calloc(1, api->fields_size)) == NULL)
 		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	scan_rc = protocol_scan_document(body, len, &env, scan_items, r);
-	outcome = protocol_open_answer(scan_rc, &env, len, n, &arena, resp);
-	if (outcome == PROTOCOL_OK && r->items_state != 1)
-		outcome = protocol_finish(resp, PROTOCOL_MALFORMED, "response lacks ResultItem");
-	else if (outcome == PROTOCOL_OK && r->n_items != n)
-		outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
-								  r->n_items < n ?
-								  "response has fewer ResultItems than UserIDs asked" :
-								  "response has more ResultItems than UserIDs asked");
-	else if (outcome == PROTOCOL_OK)
-		outcome = read_items(r, ids, id_lens, n, &arena, resp);
-	free(r);
+	outcome = open_answer(scan_document(body, len, &env), &env, len, &a);
+	if (outcome == PROTOCOL_OK)
+		outcome = api->read(env.api_fields, &a);
+	if (outcome == PROTOCOL_OK)
+	{
+		resp->n_items = n;
+		outcome = protocol_finish(resp, PROTOCOL_OK, NULL);
+	}
+	free(env.api_fields);
 	return outcome;
 }
 
@@ -614,4 +464,127 @@ protocol_response_free(protocol_response *resp)
 	resp->items = NULL;
 	resp->arena = NULL;
 	resp->n_items = 0;
+}
+
+/* ---- account_check's answer ---- */
+
+/* A ResultItem's members we read. */
+typedef struct item_fields
+{
+	int			is_object;
+	string_member uid;
+	int32_member code;
+	string_member info;
+	string_member status;
+} item_fields;
+
+/* account_check's own top-level member: ResultItem. */
+typedef struct response_fields
+{
+	int			items_state;	/* 0 absent, 1 an array, 2 present but not one */
+	size_t		n_items;		/* elements, counted past the ones kept */
+	item_fields items[PROTOCOL_MAX_BATCH];
+} response_fields;
+
+static int
+read_item_member(jsonscan_cursor *c, member_name name, void *state)
+{
+	item_fields *f = state;
+
+	switch (name)
+	{
+		case MEMBER_USER_ID:
+			return protocol_read_string_member(c, &f->uid);
+		case MEMBER_RESULT_CODE:
+			return protocol_read_int32_member(c, &f->code);
+		case MEMBER_RESULT_INFO:
+			return protocol_read_string_member(c, &f->info);
+		case MEMBER_ACCOUNT_STATUS:
+			return protocol_read_string_member(c, &f->status);
+		default:
+			return MEMBER_NOT_READ;
+	}
+}
+
+static int
+scan_result_item(jsonscan_cursor *c, size_t index, void *arg)
+{
+	item_fields *f = &((response_fields *) arg)->items[index];
+
+	return protocol_scan_object(c, 2, &f->is_object, read_item_member, f);
+}
+
+static int
+read_response_member(jsonscan_cursor *c, member_name name, void *state)
+{
+	response_fields *r = state;
+
+	if (name != MEMBER_RESULT_ITEM)
+		return MEMBER_NOT_READ;
+	return protocol_scan_list(c, &r->items_state, &r->n_items, PROTOCOL_MAX_BATCH,
+							  scan_result_item, r);
+}
+
+static protocol_outcome
+read_result_items(const void *fields, protocol_answer *a)
+{
+	const response_fields *r = fields;
+	protocol_response *resp = a->resp;
+	size_t		next = 0;
+
+	if (r->items_state != 1)
+		return protocol_finish(resp, PROTOCOL_MALFORMED, "response lacks ResultItem");
+	if (r->n_items != a->n)
+		return protocol_finish(resp, PROTOCOL_MISMATCH, r->n_items < a->n ?
+							   "response has fewer ResultItems than UserIDs asked" :
+							   "response has more ResultItems than UserIDs asked");
+	for (size_t i = 0; i < a->n; i++)
+	{
+		const item_fields *f = &r->items[i];
+		protocol_item_result *result;
+		long		k;
+
+		if (!f->is_object || !f->uid.is_string)
+			return protocol_finish(resp, PROTOCOL_MALFORMED, "a ResultItem lacks a string UserID");
+		if ((k = protocol_match_asked(a, &f->uid.s, &next)) < 0)
+			return protocol_finish(resp, PROTOCOL_MISMATCH,
+								   "response answers a UserID that was not asked");
+		result = &resp->items[k];
+		if (f->code.state != 1)
+			return protocol_finish(resp, PROTOCOL_MALFORMED,
+								   "a ResultItem lacks an integer ResultCode");
+		if (f->code.value < 0)
+			return protocol_finish(resp, PROTOCOL_MALFORMED,
+								   "a ResultItem has a negative ResultCode");
+		result->result_code = f->code.value;
+		if (f->info.is_string)
+			result->result_info = protocol_arena_decode(&a->arena, &f->info.s,
+														&result->result_info_len);
+		if (result->result_code == 0)
+		{
+			if (!f->status.is_string)
+				return protocol_finish(resp, PROTOCOL_MALFORMED,
+									   "a successful ResultItem lacks AccountStatus");
+			if (KEY_IS(f->status.s, "Imported"))
+				result->status = PROTOCOL_STATUS_IMPORTED;
+			else if (KEY_IS(f->status.s, "NotImported"))
+				result->status = PROTOCOL_STATUS_NOT_IMPORTED;
+			else
+				return protocol_finish(resp, PROTOCOL_MALFORMED,
+									   "a ResultItem has an unknown AccountStatus");
+		}
+	}
+	return PROTOCOL_OK;
+}
+
+static const protocol_api account_check = {
+	PROTOCOL_MAX_BATCH, sizeof(response_fields), read_response_member, read_result_items
+};
+
+protocol_outcome
+protocol_parse_response(const char *body, size_t len,
+						const char *const *ids, const size_t *id_lens,
+						size_t n, protocol_response *resp)
+{
+	return protocol_parse_answer(&account_check, body, len, ids, id_lens, n, resp);
 }

@@ -37,13 +37,12 @@ int			protocol_buffer_append(protocol_buffer *buf, const char *s, size_t len);
 /* Appends s as a JSON string literal: quoted, with ", \ and controls escaped. */
 int			protocol_buffer_append_json_string(protocol_buffer *buf,
 											   const char *s, size_t len);
-void		protocol_buffer_reset(protocol_buffer *buf);	/* len = 0, keeps memory */
 void		protocol_buffer_free(protocol_buffer *buf);
 
 /*
  * Writes {"CheckItem":[{"UserID":"..."},...]} for n UserIDs into out
  * (appended after out->len).  Returns 0, or -1 when out of memory (out
- * then holds a partial request: reset it).
+ * then holds a partial request).
  */
 int			protocol_build_request(const char *const *ids, const size_t *id_lens,
 								   size_t n, protocol_buffer *out);
@@ -148,8 +147,5 @@ protocol_outcome protocol_parse_online_response(const char *body, size_t len,
 												const char *const *ids,
 												const size_t *id_lens, size_t n,
 												protocol_response *resp);
-
-/* A short English description of an outcome. */
-const char *protocol_outcome_text(protocol_outcome outcome);
 
 #endif							/* IMCHECK_PROTOCOL_H */

@@ -10,8 +10,6 @@
 #include "protocol.h"
 
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "protocol_scan.h"
 
@@ -78,67 +76,58 @@ scan_failed_account(jsonscan_cursor *c, size_t index, void *arg)
 								: &past_the_most);
 }
 
-/* protocol_member_reader of multiaccount_import: FailAccounts */
 static int
-scan_fail_accounts(jsonscan_cursor *c, member_name name, void *state)
+read_import_member(jsonscan_cursor *c, member_name name, void *state)
 {
 	import_fields *f = state;
 
 	if (name != MEMBER_FAIL_ACCOUNTS)
-		return jsonscan_value(c, 1);
+		return MEMBER_NOT_READ;
 	return protocol_scan_list(c, &f->fail_state, &f->n_failed, SIZE_MAX,
 							  scan_failed_account, f);
 }
+
+static protocol_outcome
+read_fail_accounts(const void *fields, protocol_answer *a)
+{
+	const import_fields *f = fields;
+
+	if (f->fail_state == 2 || f->not_strings)
+		return protocol_finish(a->resp, PROTOCOL_MALFORMED,
+							   "FailAccounts is not an array of strings");
+	if (f->n_failed > PROTOCOL_MAX_IMPORT_BATCH)
+		return protocol_finish(a->resp, PROTOCOL_MISMATCH,
+							   "FailAccounts lists more accounts than were asked");
+	for (size_t i = 0; i < f->n_failed; i++)
+	{
+		size_t		next = 0;
+		long		k;
+
+		/*
+		 * Every copy of it is marked answered (failed): an account asked
+		 * twice failed twice; listed twice, it failed all the same.
+		 */
+		do
+			k = protocol_match_asked(a, &f->failed[i], &next);
+		while (k >= 0);
+		if (k == -1)
+			return protocol_finish(a->resp, PROTOCOL_MISMATCH,
+								   "FailAccounts lists an account that was not asked");
+	}
+	for (size_t i = 0; i < a->n; i++)
+		a->resp->items[i].status = a->answered[i] ? PROTOCOL_STATUS_NOT_IMPORTED
+			: PROTOCOL_STATUS_IMPORTED;
+	return PROTOCOL_OK;
+}
+
+static const protocol_api multiaccount_import = {
+	PROTOCOL_MAX_IMPORT_BATCH, sizeof(import_fields), read_import_member, read_fail_accounts
+};
 
 protocol_outcome
 protocol_parse_import_response(const char *body, size_t len,
 							   const char *const *ids, const size_t *id_lens,
 							   size_t n, protocol_response *resp)
 {
-	import_fields *f;
-	envelope_fields env;
-	arena_builder arena;
-	protocol_outcome outcome;
-	unsigned char failed[PROTOCOL_MAX_IMPORT_BATCH] = {0};
-
-	memset(resp, 0, sizeof(*resp));
-	resp->error_info = "";
-	if (n > PROTOCOL_MAX_IMPORT_BATCH)
-		return protocol_finish(resp, PROTOCOL_MISMATCH, "more UserIDs asked than a call allows");
-	f = calloc(1, sizeof(import_fields));
-	if (f == NULL)
-		return protocol_finish(resp, PROTOCOL_NO_MEMORY, NULL);
-	outcome = protocol_open_answer(protocol_scan_document(body, len, &env,
-														  scan_fail_accounts, f),
-								   &env, len, n, &arena, resp);
-	if (outcome == PROTOCOL_OK && (f->fail_state == 2 || f->not_strings))
-		outcome = protocol_finish(resp, PROTOCOL_MALFORMED,
-								  "FailAccounts is not an array of strings");
-	else if (outcome == PROTOCOL_OK && f->n_failed > PROTOCOL_MAX_IMPORT_BATCH)
-		outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
-								  "FailAccounts lists more accounts than were asked");
-	for (size_t i = 0; outcome == PROTOCOL_OK && i < f->n_failed; i++)
-	{
-		size_t		uid_len;
-		const char *uid = protocol_peek_string(&arena, &f->failed[i], &uid_len);
-		int			asked = 0;
-
-		/* an account asked twice failed twice; listed twice, it failed all the same */
-		for (size_t k = 0; k < n; k++)
-			if (id_lens[k] == uid_len && memcmp(ids[k], uid, uid_len) == 0)
-				failed[k] = asked = 1;
-		if (!asked)
-			outcome = protocol_finish(resp, PROTOCOL_MISMATCH,
-									  "FailAccounts lists an account that was not asked");
-	}
-	if (outcome == PROTOCOL_OK)
-	{
-		for (size_t i = 0; i < n; i++)
-			resp->items[i].status = failed[i] ? PROTOCOL_STATUS_NOT_IMPORTED
-				: PROTOCOL_STATUS_IMPORTED;
-		resp->n_items = n;
-		outcome = protocol_finish(resp, PROTOCOL_OK, NULL);
-	}
-	free(f);
-	return outcome;
+	return protocol_parse_answer(&multiaccount_import, body, len, ids, id_lens, n, resp);
 }

@@ -1,5 +1,5 @@
 /*
- * usersig.c - TLSSigAPIv2 UserSig generation and verification.
+ * usersig.c - TLSSigAPIv2 UserSig generation and decoding.
  *
  * See usersig.h for the format.  Plain C: OpenSSL for HMAC and base64,
  * zlib for deflate/inflate, json-c for the document.
@@ -273,7 +273,7 @@ copy_string_field(json_object *doc, const char *name, char *dest, size_t cap)
 		return -1;
 	memcpy(dest, json_object_get_string(field), len);
 	dest[len] = '\0';
-	/* an embedded NUL would make the comparisons below lie */
+	/* an embedded NUL would make any comparison of it lie */
 	return strlen(dest) == len ? 0 : -1;
 }
 
@@ -358,41 +358,4 @@ usersig_decode(const char *usersig, size_t len, usersig_document *doc)
 	doc->sdkappid = (uint64_t) sdkappid;
 	json_object_put(root);
 	return USERSIG_OK;
-}
-
-usersig_status
-usersig_verify(const char *usersig, size_t len,
-			   const char *key, size_t key_len,
-			   const char *identifier, uint64_t sdkappid,
-			   int64_t now, usersig_document *doc)
-{
-	usersig_document local;
-	usersig_document *d = doc ? doc : &local;
-	char		expected[USERSIG_HMAC_B64_LEN + 1];
-	usersig_status status;
-	unsigned char diff = 0;
-	size_t		sig_len;
-
-	status = usersig_decode(usersig, len, d);
-	if (status != USERSIG_OK)
-		return status;
-	if (identifier == NULL || strcmp(d->identifier, identifier) != 0)
-		return USERSIG_IDENTIFIER_MISMATCH;
-	if (d->sdkappid != sdkappid)
-		return USERSIG_SDKAPPID_MISMATCH;
-	/* time + expire cannot overflow: both were checked non-negative */
-	if (d->expire > INT64_MAX - d->time || now > d->time + d->expire)
-		return USERSIG_EXPIRED;
-
-	status = usersig_hmac_base64(key, key_len, d->identifier, d->sdkappid,
-								 d->time, d->expire, expected);
-	if (status != USERSIG_OK)
-		return status;
-	sig_len = strlen(d->sig);
-	if (sig_len != USERSIG_HMAC_B64_LEN)
-		return USERSIG_BAD_SIGNATURE;
-	/* constant time, so the comparison leaks nothing about the key */
-	for (size_t i = 0; i < USERSIG_HMAC_B64_LEN; i++)
-		diff |= (unsigned char) (expected[i] ^ d->sig[i]);
-	return diff == 0 ? USERSIG_OK : USERSIG_BAD_SIGNATURE;
 }

@@ -1,5 +1,6 @@
 /*
- * usersig.h - TLSSigAPIv2 UserSig generation and verification.
+ * usersig.h - TLSSigAPIv2 UserSig generation and decoding (verification,
+ * which only imsim and the tests need, is under test/common/).
  *
  * Plain C (OpenSSL, zlib, json-c); no PostgreSQL headers, so the extension,
  * imsim, the unit tests and the fuzzers all share this one implementation.
@@ -75,15 +76,5 @@ usersig_status usersig_generate(const char *key, size_t key_len,
 /* Decodes a UserSig into its document without checking the signature. */
 usersig_status usersig_decode(const char *usersig, size_t len,
 							  usersig_document *doc);
-
-/*
- * Full verification as the service does it: decode, check identifier and
- * sdkappid, reject when now > time + expire, recompute the HMAC with key.
- * If doc is not NULL it receives the decoded document.
- */
-usersig_status usersig_verify(const char *usersig, size_t len,
-							  const char *key, size_t key_len,
-							  const char *identifier, uint64_t sdkappid,
-							  int64_t now, usersig_document *doc);
 
 #endif							/* IMCHECK_USERSIG_H */

@@ -18,6 +18,7 @@
 #include "fuzz_common.h"
 #include "jsonscan.h"
 #include "protocol.h"
+#include "protocol_extra.h"
 
 /* ---- asked-ID sets ------------------------------------------------------- */
 

@@ -22,6 +22,7 @@
 
 #include "fuzz_common.h"
 #include "protocol.h"
+#include "protocol_extra.h"
 
 static const char *const fixed_ids[] = {"UserID_1", "UserID_2", "UserID_3"};
 static const size_t fixed_lens[] = {8, 8, 8};

@@ -1,5 +1,6 @@
 /*
- * fuzz_usersig.c - libFuzzer harness for src/usersig.c.
+ * fuzz_usersig.c - libFuzzer harness for src/usersig.c (and
+ * test/common/usersig_verify.c).
  *
  * 1. The input is a UserSig: usersig_decode, then usersig_verify against
  *    the public test vector's key/identifier/sdkappid and against the
@@ -17,6 +18,7 @@
 
 #include "fuzz_common.h"
 #include "usersig.h"
+#include "usersig_verify.h"
 
 #define PUB_KEY "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
 #define PUB_APPID UINT64_C(1400000000)

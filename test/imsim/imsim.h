@@ -10,7 +10,7 @@
  *
  * libmicrohttpd (epoll, thread pool, suspend/resume) + json-c.  UserSig
  * verification and JSON string escaping come from the extension's own
- * src/usersig.c and src/protocol.c.
+ * src/usersig.c (via test/common/usersig_verify.c) and src/protocol.c.
  *
  * Include this first in every imsim .c file (as postgres.h in PostgreSQL):
  * it sets _GNU_SOURCE before any system header is read.
@@ -43,6 +43,7 @@
 #include "idset.h"
 #include "../../src/protocol.h"
 #include "../../src/usersig.h"
+#include "../common/usersig_verify.h"
 
 #define MAX_FAULTS 64
 /* the largest batch of any API (query_online_status's To_Account) */

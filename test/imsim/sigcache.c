@@ -1,7 +1,7 @@
 /*
- * sigcache.c - UserSig verification for imsim's query checks: the
- * extension's own usersig_verify() (src/usersig.c) behind a small cache of
- * the UserSigs that verified, since every call brings the same one.
+ * sigcache.c - UserSig verification for imsim's query checks: usersig_verify()
+ * (test/common/usersig_verify.c) behind a small cache of the UserSigs that
+ * verified, since every call brings the same one.
  */
 #include "imsim.h"
 

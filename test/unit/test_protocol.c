@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "protocol.h"
+#include "protocol_extra.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

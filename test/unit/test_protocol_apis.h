@@ -20,6 +20,7 @@
 
 #include "jsonscan.h"			/* JSONSCAN_MAX_DEPTH */
 #include "protocol.h"
+#include "protocol_extra.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

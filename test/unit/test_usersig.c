@@ -1,5 +1,6 @@
 /*
- * test_usersig.c - cmocka tests of src/usersig.c (TLSSigAPIv2).
+ * test_usersig.c - cmocka tests of src/usersig.c (TLSSigAPIv2) and
+ * test/common/usersig_verify.c.
  */
 #include "test_common.h"
 
@@ -10,6 +11,7 @@
 #include <zlib.h>
 
 #include "usersig.h"
+#include "usersig_verify.h"
 
 /* The public test vector (doc/api.md, "UserSig"). */
 #define PUB_KEY "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
