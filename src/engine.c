@@ -12,20 +12,16 @@
  * the backend (multi.c), so its connection cache keeps connections alive
  * across calls and statements.
  *
- * Waiting goes through PostgreSQL (multi.c: a WaitEventSet over the latch
- * and libcurl's sockets), with the rate budget and the retries' backoff as
- * its timeout, so cancel, statement_timeout and pg_terminate_backend act at
- * once with PostgreSQL's own errors, and pg_stat_activity shows the backend
- * waiting (compat.h names the wait events).  Whatever happens, the
- * PG_FINALLY block removes every call in flight, which closes its
- * connection: no half-read answer is left for the next statement.
+ * It waits through PostgreSQL (multi.c), with the rate budget and the
+ * retries' backoff as the timeout.  Whatever happens, the PG_FINALLY block
+ * removes every call in flight, which closes its connection: no half-read
+ * answer is left for the next statement.
  */
 #include "postgres.h"
 
 #include <curl/curl.h>
 
 #include "miscadmin.h"
-
 #include "utils/memutils.h"
 
 #include "engine.h"
@@ -74,28 +70,6 @@ typedef struct run_state
 	MemoryContext call_memory;	/* a finished call's: reset after it */
 } run_state;
 
-/* identifies the settings the connections were made for */
-static uint32 last_fingerprint = 0;
-
-void
-imcheck_engine_config(imcheck_config *cfg, const imcheck_api *api)
-{
-	imcheck_resolve_config(cfg, api);
-
-	/*
-	 * After a reload that changed the credential or where calls go, drop
-	 * the connections made for the old one (the UserSig cache notices by
-	 * itself).
-	 */
-	if (last_fingerprint != 0 && cfg->fingerprint != last_fingerprint)
-	{
-		multi_reset();
-		failover_reset();
-		pacing_forget_round_trip();	/* another endpoint: another round trip */
-	}
-	last_fingerprint = cfg->fingerprint;
-}
-
 /* How long the oldest call in flight has been out, or 0. */
 static int64
 oldest_call_age(const run_state *rs, int64 now)
@@ -119,7 +93,8 @@ give_back(run_state *rs, imcheck_job *job)
 {
 	MemoryContext engine_memory = MemoryContextSwitchTo(rs->caller_memory);
 
-	rs->feed->job_done(rs->feed->arg, job);
+	if (rs->feed->job_done)
+		rs->feed->job_done(rs->feed->arg, job);
 	MemoryContextSwitchTo(engine_memory);
 }
 
@@ -155,28 +130,6 @@ renew_usersig(run_state *rs)
 	return renewed;
 }
 
-/* What a finished call means; stores its results when it succeeded. */
-static call_outcome
-judge_call(run_state *rs, imcheck_call *call, CURLcode rc)
-{
-	call_outcome out = outcome_of_call(rs->cfg, call, rc);
-
-	/*
-	 * An expired UserSig (70001) that imcheck generated: renew it once per
-	 * job (a statement's, or a slice of a table's) and send the call again
-	 * at once.  Calls that were already in flight with the old one come
-	 * back with 70001 too, and go again with the new one.
-	 */
-	if (out.usersig_expired && rs->cfg->usersig_from_key &&
-		(call->usersig_generation < rs->usersig_generation ||
-		 (rs->usersig_renewals == 0 && renew_usersig(rs))))
-	{
-		out.verdict = VERDICT_TRANSIENT;
-		out.reason = RETRY_USERSIG_RENEWED;
-	}
-	return out;
-}
-
 /* Takes the call out of the calls in flight and frees it. */
 static void
 forget_call(run_state *rs, imcheck_call *call)
@@ -190,6 +143,16 @@ forget_call(run_state *rs, imcheck_call *call)
 	pfree(call);
 }
 
+/* Counts a call that failed for good (n_ids: the IDs it gives up). */
+static void
+count_failure(imcheck_job *job, uint32 n_ids, const call_outcome *out)
+{
+	imcheck_stats_call_finished(n_ids, out->connects);
+	imcheck_stats_call_failed(out->code);
+	job->has_failed_random = true;
+	job->failed_random = out->random;
+}
+
 /*
  * Gives up on a batch, counting it as failed: raises, or (raise_on_error
  * false) gives its IDs the call's code.
@@ -198,17 +161,12 @@ static void
 fail_batch(run_state *rs, imcheck_job *job, uint32 batch, uint32 n_ids, int attempts,
 		   const call_outcome *out)
 {
-	uint32		first = first_of_batch(rs, batch);
-
-	imcheck_stats_call_finished(n_ids, out->connects);
-	imcheck_stats_call_failed(out->code);
-	job->has_failed_random = true;
-	job->failed_random = out->random;
+	count_failure(job, n_ids, out);
 	if (job->raise_on_error)
 		outcome_raise_call_failed(out, attempts, rs->cfg,
 								  !(job->answered_once[batch / 8] & (1 << (batch % 8))),
 								  job->batches_done > job->failed_calls);
-	job_fail_ids(job, first, n_ids, out);
+	job_fail_ids(job, first_of_batch(rs, batch), n_ids, out);
 	job->failed_calls++;
 	batch_done(rs, job);
 }
@@ -231,7 +189,7 @@ queue_retry(run_state *rs, batch_ref ref, int64 not_before_us)
 static void
 finish_call_in_memory(run_state *rs, imcheck_call *call, CURLcode rc)
 {
-	call_outcome out = judge_call(rs, call, rc);
+	call_outcome out = outcome_of_call(rs->cfg, call, rc);
 	batch_ref	ref = {call->job, call->batch, call->attempt, call->failovers, false};
 	uint32		n_ids = call->n_ids;
 	int			endpoint = call->endpoint;
@@ -241,6 +199,19 @@ finish_call_in_memory(run_state *rs, imcheck_call *call, CURLcode rc)
 	int64		not_before_us;
 	imcheck_job *job = call->job;
 
+	/*
+	 * An expired UserSig (70001) that imcheck generated: renew it once per
+	 * job (a statement's, or a slice of a table's) and send the call again
+	 * at once.  Calls that were already in flight with the old one come
+	 * back with 70001 too, and go again with the new one.
+	 */
+	if (out.usersig_expired && rs->cfg->usersig_from_key &&
+		(call->usersig_generation < rs->usersig_generation ||
+		 (rs->usersig_renewals == 0 && renew_usersig(rs))))
+	{
+		out.verdict = VERDICT_TRANSIENT;
+		out.reason = RETRY_USERSIG_RENEWED;
+	}
 	out.random = call->random;
 	forget_call(rs, call);
 	out.base_url = rs->cfg->base_urls[endpoint];
@@ -282,10 +253,7 @@ finish_call_in_memory(run_state *rs, imcheck_call *call, CURLcode rc)
 			batch_done(rs, job);
 			return;
 		case VERDICT_FATAL:
-			imcheck_stats_call_finished(0, out.connects);
-			imcheck_stats_call_failed(out.code);
-			job->has_failed_random = true;
-			job->failed_random = out.random;
+			count_failure(job, 0, &out);
 			outcome_raise_fatal(&out, rs->cfg);
 		case VERDICT_CALL_FAILED:
 			fail_batch(rs, job, ref.batch, n_ids, ref.attempt + 1, &out);
@@ -596,34 +564,21 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 	PG_END_TRY();
 }
 
-/* The feed of imcheck_run_job: its one job. */
-typedef struct one_job
-{
-	imcheck_job *job;
-	bool		given;
-} one_job;
-
+/* The feed of imcheck_run_job: its one job, taken once. */
 static imcheck_job *
-one_job_next(void *arg)
+take_job(void *arg)
 {
-	one_job    *one = arg;
+	imcheck_job **job = arg;
+	imcheck_job *taken = *job;
 
-	if (one->given)
-		return NULL;
-	one->given = true;
-	return one->job;
-}
-
-static void
-one_job_done(void *arg, imcheck_job *job)
-{
+	*job = NULL;
+	return taken;
 }
 
 void
 imcheck_run_job(imcheck_config *cfg, imcheck_job *job)
 {
-	one_job		one = {job, false};
-	imcheck_feed feed = {one_job_next, one_job_done, &one};
+	imcheck_feed feed = {take_job, NULL, &job};
 
 	if (job->n == 0)
 	{

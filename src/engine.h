@@ -27,8 +27,9 @@ extern void imcheck_run_job(imcheck_config *cfg, imcheck_job *job);
  * goes through one pipeline of calls (table_check.c).  next_job gives the
  * next job, or NULL when there is no more; it is called only when a call
  * could start, after the jobs before it have had all their batches sent.
- * job_done gets each job back once every ID of it has its result (jobs may
- * end out of order: a batch retried); the engine does not touch it after.
+ * job_done (if any) gets each job back once every ID of it has its result
+ * (jobs may end out of order: a batch retried); the engine does not touch
+ * it after.
  * Both may run SQL and commit: the engine keeps nothing in a transaction's
  * memory or resources.
  */
@@ -44,12 +45,6 @@ typedef struct imcheck_feed
  * runs one.  CurrentMemoryContext must outlive the feed's commits.
  */
 extern void imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed);
-
-/*
- * The settings a statement's calls to api go with; closes the connections
- * made for other ones.
- */
-extern void imcheck_engine_config(imcheck_config *cfg, const imcheck_api *api);
 
 /* ---- one call's transfer (call.c) ---- */
 
@@ -135,7 +130,10 @@ extern call_outcome outcome_of_call(const imcheck_config *cfg, imcheck_call *cal
 extern CURLM *multi_handle(void);
 extern void multi_set_option(CURLMcode rc, const char *option);
 
-/* Closes the multi handle and its cached connections (a new one comes next). */
+/*
+ * Closes the multi handle and its cached connections (a new one comes
+ * next), and forgets what was learnt through them (failover, round trip).
+ */
 extern void multi_reset(void);
 
 /* CURLOPT_OPENSOCKETFUNCTION and CURLOPT_CLOSESOCKETFUNCTION of every call. */

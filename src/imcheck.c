@@ -192,7 +192,7 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	instr_time	started;
 	instr_time	elapsed;
 
-	imcheck_engine_config(&cfg, api);
+	imcheck_resolve_config(&cfg, api);
 
 	job->status = palloc0(sizeof(uint8) * job->n);
 
@@ -243,12 +243,10 @@ text_or_empty(const char *s, Datum empty)
 	return s != NULL ? CStringGetTextDatum(s) : empty;
 }
 
-/* The text of each protocol_account_status, made once per statement (NONE: 0). */
-#define STATUS_VALUES (PROTOCOL_STATUS_OFFLINE + 1)
-static void
-make_status_texts(Datum *texts)
+void
+imcheck_status_texts(Datum *texts)
 {
-	for (int i = 0; i < STATUS_VALUES; i++)
+	for (int i = 0; i < IMCHECK_STATUS_VALUES; i++)
 	{
 		const char *t = protocol_account_status_text((protocol_account_status) i);
 
@@ -279,12 +277,12 @@ put_rows(FunctionCallInfo fcinfo, const imcheck_job *job, element_map *map, int 
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	element_walk walk = {map};
-	Datum		status_texts[STATUS_VALUES];
+	Datum		status_texts[IMCHECK_STATUS_VALUES];
 	Datum		empty_text = (Datum) 0;
 	const char *ptr = job->array_data;
 
 	if (columns & ROW_STATUS)
-		make_status_texts(status_texts);
+		imcheck_status_texts(status_texts);
 	if (columns & ROW_INFO)
 		empty_text = CStringGetTextDatum("");
 	for (int i = 0; i < nitems; i++, ptr = next_element(ptr))

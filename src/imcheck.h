@@ -82,7 +82,9 @@ extern void imcheck_define_settings(void);
 
 /*
  * Fills cfg for calls to api from the current settings; raises an ERROR
- * naming the setting when one is missing or malformed.
+ * naming the setting when one is missing or malformed.  After a reload that
+ * changed the credential or where calls go, closes the connections made
+ * for the old ones.
  */
 extern void imcheck_resolve_config(imcheck_config *cfg, const struct imcheck_api *api);
 
@@ -233,6 +235,13 @@ extern void job_set_detail(imcheck_job *job, uint32 d, Datum detail);
 extern void job_fail_ids(imcheck_job *job, uint32 first, uint32 n, const call_outcome *out);
 
 /*
+ * The longest UserID imcheck sends: far above the API's 32 bytes (those get
+ * a per-item error from the API), but small enough that one UserID can't
+ * blow up a request.
+ */
+#define IMCHECK_MAX_SENT_USERID_BYTES 4096
+
+/*
  * Which distinct UserID each input element is.  A first occurrence's
  * distinct index is the number of first occurrences before it, so only the
  * repeats need to remember theirs: one bit per element says it repeats an
@@ -289,6 +298,12 @@ input_next_distinct(element_walk *walk, int element)
 	return (map->is_repeat[element / 8] & (1 << (element % 8)))
 		? map->repeat_of[walk->next_repeat++] : walk->next_first++;
 }
+
+/* ---- entry points (imcheck.c) ---- */
+
+/* The text of each protocol_account_status, as the functions return it (NONE: 0). */
+#define IMCHECK_STATUS_VALUES (PROTOCOL_STATUS_OFFLINE + 1)
+extern void imcheck_status_texts(Datum *texts);
 
 /* ---- the APIs (apis.c) ---- */
 

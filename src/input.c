@@ -12,10 +12,6 @@
 
 #include "imcheck.h"
 
-/* Far above the API's 32 bytes (those get a per-item error from the API),
- * but small enough that one UserID can't blow up a request. */
-#define MAX_SENT_USERID_BYTES 4096
-
 /* the most bytes of a Nick or FaceUrl imcheck sends */
 #define MAX_SENT_TEXT_BYTES 4096
 
@@ -75,12 +71,12 @@ input_user_ids(FunctionCallInfo fcinfo, int arg, const char *function, ArrayType
 		if (VARATT_IS_EXTERNAL(ptr) || VARATT_IS_COMPRESSED(ptr))
 			elog(ERROR, "unexpected toasted element in array");
 		len = VARSIZE_ANY_EXHDR(ptr);
-		if (len > MAX_SENT_USERID_BYTES)
+		if (len > IMCHECK_MAX_SENT_USERID_BYTES)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 					 errmsg("element %d of user_ids is too long", ARR_LBOUND(array)[0] + i),
 					 errdetail("It is %zu bytes long; imcheck sends UserIDs of at most %d bytes (the API checks UserIDs of at most %d bytes, and answers longer ones with a per-item error).",
-							   len, MAX_SENT_USERID_BYTES, PROTOCOL_MAX_USERID_BYTES)));
+							   len, IMCHECK_MAX_SENT_USERID_BYTES, PROTOCOL_MAX_USERID_BYTES)));
 		ptr = (const char *) att_addlength_pointer(ptr, -1, ptr);
 		ptr = (const char *) att_align_nominal(ptr, TYPALIGN_INT);
 	}

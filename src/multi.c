@@ -296,6 +296,9 @@ multi_reset(void)
 	state.n_changed = 0;
 	state.rebuild = true;
 	state.timer_at_us = INT64_MAX;
+	/* what was learnt through them: where calls go, their round trip */
+	failover_reset();
+	pacing_forget_round_trip();
 }
 
 /* What the wait set should wait for on a socket: 0 keeps it out. */

@@ -21,7 +21,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
-#include "imcheck.h"
+#include "engine.h"
 #include "usersig.h"
 
 char	   *imcheck_sdkappid_setting = NULL;
@@ -343,6 +343,9 @@ checked_sdkappid(void)
 	return sdkappid;
 }
 
+/* identifies the settings the connections were made for */
+static uint32 last_fingerprint = 0;
+
 /* Mixes text (if any) into cfg's fingerprint. */
 static void
 add_to_fingerprint(imcheck_config *cfg, const char *text)
@@ -404,5 +407,10 @@ imcheck_resolve_config(imcheck_config *cfg, const imcheck_api *api)
 	cfg->rate_limit = *rate_settings[api->id];
 	cfg->max_concurrency = max_concurrency_setting;
 	cfg->batch_size = Min(batch_size_setting, api->max_batch);
+
+	/* (the UserSig cache notices a new credential by itself) */
+	if (last_fingerprint != 0 && cfg->fingerprint != last_fingerprint)
+		multi_reset();
+	last_fingerprint = cfg->fingerprint;
 }
 

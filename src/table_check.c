@@ -44,9 +44,6 @@ IMCHECK_SQL_FUNCTION(im_account_check_table);
 /* a chunk's IDs are in memory twice while it is read: ~150 MB for short IDs */
 #define MAX_CHUNK_SIZE 1000000
 
-/* as im_account_check: longer IDs are not sent (input.c) */
-#define MAX_SENT_USERID_BYTES 4096
-
 /* a slice is this many of the engine's batches */
 #define SLICE_BATCHES 10
 
@@ -69,9 +66,6 @@ typedef struct table_slice
 	imcheck_job job;			/* first: the engine hands it back as a job */
 	table_chunk *chunk;
 } table_slice;
-
-/* status texts, as im_account_check gives them (NONE: null) */
-#define STATUS_VALUES (PROTOCOL_STATUS_OFFLINE + 1)
 
 /* One run of the procedure. */
 typedef struct table_walk
@@ -99,7 +93,7 @@ typedef struct table_walk
 	table_chunk *chunks;		/* read and not yet committed, oldest first */
 	table_chunk *newest;
 	uint32		slice_ids;
-	Datum		status_texts[STATUS_VALUES];
+	Datum		status_texts[IMCHECK_STATUS_VALUES];	/* as im_account_check's */
 	int16		key_typlen;
 	bool		key_byval;
 } table_walk;
@@ -237,7 +231,7 @@ read_chunk(table_walk *w)
 
 		if (fresh)
 			w->run.ids_skipped++;
-		else if (VARSIZE_ANY_EXHDR(id) > MAX_SENT_USERID_BYTES)
+		else if (VARSIZE_ANY_EXHDR(id) > IMCHECK_MAX_SENT_USERID_BYTES)
 			w->run.ids_too_long++;
 		else
 			add_id(c, &data_len, &data_cap, id);
@@ -544,15 +538,10 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		SPI_commit();
 		MemoryContextSwitchTo(memory);
 	}
-	imcheck_engine_config(&w->cfg, &imcheck_api_account_check);
+	imcheck_resolve_config(&w->cfg, &imcheck_api_account_check);
 	w->slice_ids = (uint32) w->cfg.batch_size * SLICE_BATCHES;
 	get_typlenbyval(w->names.id_type, &w->key_typlen, &w->key_byval);
-	for (int i = 0; i < STATUS_VALUES; i++)
-	{
-		const char *t = protocol_account_status_text((protocol_account_status) i);
-
-		w->status_texts[i] = t ? CStringGetTextDatum(t) : (Datum) 0;
-	}
+	imcheck_status_texts(w->status_texts);
 
 	INSTR_TIME_SET_CURRENT(started);
 	PG_TRY();
