@@ -3,7 +3,8 @@
  * account_check, multiaccount_import and query_online_status.  The engine
  * and a call's transfer know nothing of any API's request or answer; each
  * descriptor names its path, its batch limit, its request builder and
- * answer parser (protocol*.c), and stores what a parsed answer says.
+ * answer parser (protocol*.c).  What a parsed answer's items say is stored
+ * in the job by one function for all three (imcheck_store_answer).
  */
 #include "postgres.h"
 
@@ -19,28 +20,6 @@ build_check_request(const imcheck_call *call, protocol_buffer *out)
 	return protocol_build_request(call->ids, call->id_lens, call->n_ids, out);
 }
 
-static call_outcome
-store_check_answer(const imcheck_config *cfg, const imcheck_call *call,
-				   const protocol_response *resp)
-{
-	imcheck_job *job = call->job;
-	uint32		first = call->first;
-	call_outcome out = {.verdict = VERDICT_DONE};
-
-	for (uint32 i = 0; i < call->n_ids; i++)
-	{
-		const protocol_item_result *item = &resp->items[i];
-		uint32		d = first + i;
-
-		job_set_code(job, d, item->result_code);
-		job->status[d] = (uint8) (item->result_code == 0 ? item->status
-								  : PROTOCOL_STATUS_NONE);
-		job_set_info(job, d, imcheck_server_text(cfg, item->result_info,
-												 item->result_info_len));
-	}
-	return out;
-}
-
 const imcheck_api imcheck_api_account_check = {
 	.id = IMCHECK_API_ACCOUNT_CHECK,
 	.name = "account_check",
@@ -49,16 +28,12 @@ const imcheck_api imcheck_api_account_check = {
 	.max_batch = PROTOCOL_MAX_BATCH,
 	.build_request = build_check_request,
 	.parse_answer = protocol_parse_response,
-	.store_answer = store_check_answer,
 };
 
 /*
  * multiaccount_import: imports accounts, or updates the Nick and FaceUrl of
  * those that exist.
  */
-
-/* The text of an account the service listed in FailAccounts. */
-#define NOT_IMPORTED_INFO "the service did not import this account and gave no reason"
 
 static int
 build_import_request(const imcheck_call *call, protocol_buffer *out)
@@ -85,28 +60,6 @@ build_import_request(const imcheck_call *call, protocol_buffer *out)
 										 faces, face_lens, call->n_ids, out);
 }
 
-static call_outcome
-store_import_answer(const imcheck_config *cfg, const imcheck_call *call,
-					const protocol_response *resp)
-{
-	imcheck_job *job = call->job;
-	uint32		first = call->first;
-	call_outcome out = {.verdict = VERDICT_DONE};
-	/* one text for the call's refused accounts */
-	char	   *not_imported = pstrdup(NOT_IMPORTED_INFO);
-
-	for (uint32 i = 0; i < call->n_ids; i++)
-	{
-		uint32		d = first + i;
-		bool		refused = resp->items[i].status == PROTOCOL_STATUS_NOT_IMPORTED;
-
-		job->status[d] = (uint8) resp->items[i].status;
-		job_set_code(job, d, refused ? IMCHECK_CODE_NOT_IMPORTED : 0);
-		job_set_info(job, d, refused ? not_imported : NULL);
-	}
-	return out;
-}
-
 const imcheck_api imcheck_api_account_import = {
 	.id = IMCHECK_API_ACCOUNT_IMPORT,
 	.name = "multiaccount_import",
@@ -115,7 +68,6 @@ const imcheck_api imcheck_api_account_import = {
 	.max_batch = PROTOCOL_MAX_IMPORT_BATCH,
 	.build_request = build_import_request,
 	.parse_answer = protocol_parse_import_response,
-	.store_answer = store_import_answer,
 };
 
 /* query_online_status: who is online, on which platforms. */
@@ -177,35 +129,6 @@ detail_jsonb(imcheck_job *job, const imcheck_config *cfg, const char *raw, size_
 	return cache->slot[k].jsonb;
 }
 
-static call_outcome
-store_online_answer(const imcheck_config *cfg, const imcheck_call *call,
-					const protocol_response *resp)
-{
-	imcheck_job *job = call->job;
-	uint32		first = call->first;
-	call_outcome out = {.verdict = VERDICT_DONE};
-
-	for (uint32 i = 0; i < call->n_ids; i++)
-	{
-		const protocol_item_result *item = &resp->items[i];
-		uint32		d = first + i;
-		Datum		detail = 0;
-
-		if (item->detail != NULL)
-		{
-			detail = detail_jsonb(job, cfg, item->detail, item->detail_len);
-			/* the call's items stored so far are overwritten by its retry */
-			if (detail == 0)
-				return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-										 pstrdup("a Detail is not valid jsonb in this database"));
-		}
-		job_set_code(job, d, item->result_code);
-		job->status[d] = (uint8) item->status;
-		job_set_detail(job, d, detail);
-	}
-	return out;
-}
-
 const imcheck_api imcheck_api_online_status = {
 	.id = IMCHECK_API_ONLINE_STATUS,
 	.name = "query_online_status",
@@ -214,8 +137,49 @@ const imcheck_api imcheck_api_online_status = {
 	.max_batch = PROTOCOL_MAX_ONLINE_BATCH,
 	.build_request = build_online_request,
 	.parse_answer = protocol_parse_online_response,
-	.store_answer = store_online_answer,
 };
+
+/* The text of an account the service listed in FailAccounts. */
+#define NOT_IMPORTED_INFO "the service did not import this account and gave no reason"
+
+call_outcome
+imcheck_store_answer(const imcheck_config *cfg, const imcheck_call *call,
+					 const protocol_response *resp)
+{
+	imcheck_job *job = call->job;
+	call_outcome out = {.verdict = VERDICT_DONE};
+	/* one text for the call's accounts that multiaccount_import refused */
+	char	   *not_imported = NULL;
+
+	for (uint32 i = 0; i < call->n_ids; i++)
+	{
+		const protocol_item_result *item = &resp->items[i];
+		uint32		d = call->first + i;
+		int32		code = item->result_code;
+		char	   *info = imcheck_server_text(cfg, item->result_info, item->result_info_len);
+		Datum		detail = 0;
+
+		if (item->status == PROTOCOL_STATUS_NOT_IMPORTED &&
+			cfg->api->id == IMCHECK_API_ACCOUNT_IMPORT)
+		{
+			code = IMCHECK_CODE_NOT_IMPORTED;
+			info = not_imported ? not_imported : (not_imported = pstrdup(NOT_IMPORTED_INFO));
+		}
+		if (item->detail != NULL)
+		{
+			detail = detail_jsonb(job, cfg, item->detail, item->detail_len);
+			/* the call's items stored so far are overwritten by its retry */
+			if (detail == 0)
+				return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+										 pstrdup("a Detail is not valid jsonb in this database"));
+		}
+		job_set_code(job, d, code);
+		job->status[d] = (uint8) (item->result_code == 0 ? item->status : PROTOCOL_STATUS_NONE);
+		job_set_info(job, d, info);
+		job_set_detail(job, d, detail);
+	}
+	return out;
+}
 
 const imcheck_api *const imcheck_apis[IMCHECK_APIS] = {
 	&imcheck_api_account_check,

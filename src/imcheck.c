@@ -180,6 +180,16 @@ im_account_check_support(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
+static double
+ms_since(instr_time started)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, started);
+	return INSTR_TIME_GET_MILLISEC(now);
+}
+
 /*
  * The part every function shares once its input is checked: runs the job
  * (job->n distinct IDs found) against api, and logs the statement's line
@@ -190,7 +200,6 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 {
 	imcheck_config cfg;
 	instr_time	started;
-	instr_time	elapsed;
 
 	imcheck_resolve_config(&cfg, api);
 
@@ -204,15 +213,11 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	PG_CATCH();
 	{
 		/* it spent API calls too: say so (a FATAL exit is logged by stats.c) */
-		INSTR_TIME_SET_CURRENT(elapsed);
-		INSTR_TIME_SUBTRACT(elapsed, started);
-		imcheck_log_check(api->id, nitems, job, geterrcode(), INSTR_TIME_GET_MILLISEC(elapsed));
+		imcheck_log_check(api->id, nitems, job, geterrcode(), ms_since(started));
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, started);
-	imcheck_log_check(api->id, nitems, job, 0, INSTR_TIME_GET_MILLISEC(elapsed));
+	imcheck_log_check(api->id, nitems, job, 0, ms_since(started));
 }
 
 /*
@@ -320,20 +325,37 @@ put_rows(FunctionCallInfo fcinfo, const imcheck_job *job, element_map *map, int 
 	}
 }
 
-Datum
-im_account_check(PG_FUNCTION_ARGS)
+/*
+ * One of the functions: checks its input, runs its calls and returns its
+ * rows (columns: which, after user_id and result_code).  user_ids comes
+ * first, raise_on_error at raise_arg.
+ */
+static Datum
+run_function(FunctionCallInfo fcinfo, const imcheck_api *api, int raise_arg, int columns)
 {
 	ArrayType  *array;
 	imcheck_job job = {0};
 	element_map map = {0};
-	int			nitems;
+	int			nitems = begin_statement(fcinfo, api, raise_arg, &array, &job, &map);
 
-	nitems = begin_statement(fcinfo, &imcheck_api_account_check, 1, &array, &job, &map);
+	/* multiaccount_import's texts that line up with user_ids (even with none) */
+	if (api->id == IMCHECK_API_ACCOUNT_IMPORT)
+	{
+		job.nicks = input_aligned_texts(fcinfo, 1, "nicks", nitems, &map, job.n);
+		job.face_urls = input_aligned_texts(fcinfo, 2, "face_urls", nitems, &map, job.n);
+	}
 	if (nitems == 0)
 		return (Datum) 0;
-	run_statement(&imcheck_api_account_check, nitems, &job);
-	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_INFO);
+	run_statement(api, nitems, &job);
+	put_rows(fcinfo, &job, &map, nitems, columns);
 	return (Datum) 0;
+}
+
+/* im_account_check(user_ids, raise_on_error): whether accounts are imported. */
+Datum
+im_account_check(PG_FUNCTION_ARGS)
+{
+	return run_function(fcinfo, &imcheck_api_account_check, 1, ROW_STATUS | ROW_INFO);
 }
 
 /*
@@ -343,39 +365,12 @@ im_account_check(PG_FUNCTION_ARGS)
 Datum
 im_account_import(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array;
-	imcheck_job job = {0};
-	element_map map = {0};
-	int			nitems;
-
-	nitems = begin_statement(fcinfo, &imcheck_api_account_import, 3, &array, &job, &map);
-	if (nitems == 0)
-	{
-		/* still check that the others line up */
-		input_aligned_texts(fcinfo, 1, "nicks", 0, &map, 0);
-		input_aligned_texts(fcinfo, 2, "face_urls", 0, &map, 0);
-		return (Datum) 0;
-	}
-	job.nicks = input_aligned_texts(fcinfo, 1, "nicks", nitems, &map, job.n);
-	job.face_urls = input_aligned_texts(fcinfo, 2, "face_urls", nitems, &map, job.n);
-	run_statement(&imcheck_api_account_import, nitems, &job);
-	put_rows(fcinfo, &job, &map, nitems, ROW_INFO);
-	return (Datum) 0;
+	return run_function(fcinfo, &imcheck_api_account_import, 3, ROW_INFO);
 }
 
 /* im_query_online_status(user_ids, raise_on_error): who is online. */
 Datum
 im_query_online_status(PG_FUNCTION_ARGS)
 {
-	ArrayType  *array;
-	imcheck_job job = {0};
-	element_map map = {0};
-	int			nitems;
-
-	nitems = begin_statement(fcinfo, &imcheck_api_online_status, 1, &array, &job, &map);
-	if (nitems == 0)
-		return (Datum) 0;
-	run_statement(&imcheck_api_online_status, nitems, &job);
-	put_rows(fcinfo, &job, &map, nitems, ROW_STATUS | ROW_DETAIL);
-	return (Datum) 0;
+	return run_function(fcinfo, &imcheck_api_online_status, 1, ROW_STATUS | ROW_DETAIL);
 }

@@ -311,8 +311,7 @@ struct imcheck_call;
 
 /*
  * What the engine and a call's transfer know of an API: its path, its batch
- * limit, a request builder, its wire format's parser (protocol*.c) and
- * what stores a parsed answer's items in the job.
+ * limit, a request builder and its wire format's parser (protocol*.c).
  */
 typedef struct imcheck_api
 {
@@ -328,14 +327,6 @@ typedef struct imcheck_api
 	protocol_outcome (*parse_answer) (const char *body, size_t len,
 									  const char *const *ids, const size_t *id_lens,
 									  size_t n, protocol_response *resp);
-
-	/*
-	 * Stores the items of an answer to call parsed as PROTOCOL_OK in its
-	 * job; returns VERDICT_DONE, or the outcome of an answer that is still
-	 * unusable.
-	 */
-	call_outcome (*store_answer) (const imcheck_config *cfg, const struct imcheck_call *call,
-								  const protocol_response *resp);
 } imcheck_api;
 
 extern const imcheck_api imcheck_api_account_check;
@@ -344,6 +335,15 @@ extern const imcheck_api imcheck_api_online_status;
 
 /* by imcheck_api_id */
 extern const imcheck_api *const imcheck_apis[IMCHECK_APIS];
+
+/*
+ * Stores the items of an answer to call parsed as PROTOCOL_OK in its job,
+ * in the current memory context (the job's); returns VERDICT_DONE, or the
+ * outcome of an answer that is still unusable.
+ */
+extern call_outcome imcheck_store_answer(const imcheck_config *cfg,
+										 const struct imcheck_call *call,
+										 const protocol_response *resp);
 
 /* ---- credentials (credentials.c) ---- */
 

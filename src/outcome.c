@@ -528,7 +528,7 @@ answer_outcome(const imcheck_config *cfg, imcheck_call *call)
 				{
 					MemoryContext caller = MemoryContextSwitchTo(call->job->mcxt);
 
-					out = cfg->api->store_answer(cfg, call, &resp);
+					out = imcheck_store_answer(cfg, call, &resp);
 					MemoryContextSwitchTo(caller);
 					break;
 				}
