@@ -97,11 +97,9 @@ request_going_out(void *clientp, char *primary_ip, char *local_ip,
 	}
 
 	/*
-	 * libcurl sends a request again by itself when a reused connection
-	 * broke before any answer came: the server closed an idle connection
-	 * as the request arrived, say.  It may pick another cached connection,
-	 * as stale as the first, so the engine sends the call again itself, on
-	 * a new connection (CURLOPT_FRESH_CONNECT): see engine.c.
+	 * libcurl is sending it again, on any cached connection, as stale as the
+	 * first may be: the engine does that itself, on a new connection
+	 * (doc/architecture.md, "Kept connections").
 	 */
 	call->stale_connection = true;
 	return CURL_PREREQFUNC_ABORT;

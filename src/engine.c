@@ -221,9 +221,8 @@ finish_call_in_memory(run_state *rs, imcheck_call *call, CURLcode rc)
 	/*
 	 * Sent on a kept connection that broke before any answer: the pool's
 	 * business, not the call's.  It goes again at once on a new connection
-	 * without using a retry, once per attempt, so a server that breaks
-	 * every connection still ends in the failure it is.  The service may
-	 * have seen the first send: it stays in the rate log.
+	 * without using a retry, once per attempt (doc/architecture.md, "Kept
+	 * connections").
 	 */
 	if (out.stale_connection && !was_fresh)
 	{

@@ -16,14 +16,10 @@
  * anew only when a socket closes (PostgreSQL cannot take an event out of a
  * set), so a wait costs the same with 3 or 300 connections.
  *
- * An idle connection is watched for input: a server that closes it, or
- * sends on it unasked (a second, stale answer on a keep-alive connection),
- * makes it readable, and it is then drained and shut down.  libcurl checks
- * that a cached connection is not closed before it reuses it, but (libcurl
- * 7.88) not that nothing is waiting on it, which would be read as the next
- * call's answer.  A connection that went idle since the last wait, and at
- * a statement's start every idle one, is looked at before calls start
- * (multi_drop_unsolicited).  An unsolicited answer
+ * An idle connection is watched for input, and drained and shut down when
+ * it has some (doc/architecture.md, "Kept connections"); one that went idle
+ * since the last wait, and at a statement's start every idle one, is looked
+ * at before calls start (multi_drop_unsolicited).  An unsolicited answer
  * that comes after a call was sent on the connection remains possible: no
  * HTTP/1.1 client can tell it apart.
  */

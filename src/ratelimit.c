@@ -3,43 +3,20 @@
  * the API's rate limit of call starts; how many calls are in flight; how
  * long a failed call waits before it goes again.
  *
- * A sliding-window log: the start times of the most recent calls are kept
- * in a ring; a call may start once the rate_limit-th most recent start is
- * more than a window ago.  Unlike a token bucket this never lets two bursts
- * meet inside one second.  The window is slightly longer than a second,
- * because the service counts calls when they arrive, a little after we
- * start them.  Each API has a log of its own (its limit is its own).
+ * A sliding-window log per API: a ring of the last RATELIMIT_MAX_RATE call
+ * starts (CLOCK_MONOTONIC, the same clock in every process); a call may
+ * start once the limit-th most recent start is more than a window ago, so
+ * sessions with different limits can share one log, and unlike a token
+ * bucket two bursts never meet inside one second.  The window is slightly
+ * longer than a second: the service counts calls when they arrive.  Calls
+ * start evenly spaced at the allowed rate, after a burst of a quarter of it
+ * (a small check needs no wait).
  *
- * The log is a ring of the last RATELIMIT_MAX_RATE call starts.  A session
- * with limit R looks at the R-th most recent start, so sessions with
- * different limits can share one log.  Times are CLOCK_MONOTONIC, which is
- * the same clock in every process of the machine.
- *
- * The rate the log allows adapts to the API's rate-limit answers, as TCP
- * adapts to congestion, because the quota is the app's and this cluster is
- * not its only user (doc/architecture.md, "Several servers on one app"):
- *
- *   - a refusal of a call started since the last cut cuts the allowed rate
- *     to 90% of the calls this cluster started in the window before the
- *     refused one, which is about its share of what the service let
- *     through (of the allowed rate, if that was lower).  When clusters
- *     start together, that is about the calls they sent before the
- *     service's window filled: their logs then hold back new calls until
- *     the window has moved on, as the service's does;
- *   - refusals of calls started before the cut say nothing new: the cut
- *     already answers them (so the rate is cut once per round trip);
- *   - the allowed rate then grows back, by 1% of the limit a second and
- *     faster as time passes without a refusal, up to the limit: several
- *     clusters probe their shares slowly, each refused once every few
- *     seconds, and a lone one is back at the limit within seconds of the
- *     others stopping.
- *
- * Calls start evenly spaced at the allowed rate, after a burst of a quarter
- * of it (a small check needs no wait).  Bursts of a whole budget would be
- * safe for one cluster, but with several they arrive together, fill the
- * service's window and are refused before any cluster hears of it; evenly
- * spaced, the clusters' calls overrun it by about the calls in flight when
- * the first refusal comes back, once, when they start together.
+ * The allowed rate is cut on the API's rate-limit answer and grows back
+ * over time, as TCP adapts to congestion, because the quota is the app's
+ * and this cluster is not its only user: doc/architecture.md, "Several
+ * servers on one app", says how much and why (ratelimit_refused,
+ * allowed_rate).
  *
  * A shared log is guarded by an LWLock of its own (the tranche
  * "imcheck_rate_log"), not a spinlock: asking for a start reads the
