@@ -328,13 +328,14 @@ next_job_to_send(run_state *rs)
 	while (rs->sending == NULL || rs->sending->next_fresh == rs->sending->n_batches)
 	{
 		imcheck_job *job;
+		MemoryContext engine_memory;
 
 		if (rs->feed_ended)
 			return false;
 		rs->sending = NULL;
-		MemoryContextSwitchTo(rs->caller_memory);
+		engine_memory = MemoryContextSwitchTo(rs->caller_memory);
 		job = rs->feed->next_job(rs->feed->arg);
-		MemoryContextSwitchTo(rs->memory);
+		MemoryContextSwitchTo(engine_memory);
 		if (job == NULL)
 		{
 			rs->feed_ended = true;
