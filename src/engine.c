@@ -515,24 +515,23 @@ imcheck_run_feed(imcheck_config *cfg, const imcheck_feed *feed)
 	run_state  *rs = MemoryContextAllocZero(memory, sizeof(run_state));
 
 	MemoryContextSwitchTo(memory);
-	failover_statement_starts(cfg);
-	rs->max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
-	/* the cache holds the connections the calls in flight opened, no more */
-	multi_set_option(curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
-									   (long) (rs->max_in_flight + SPARE_CONNECTIONS)),
-					 "CURLMOPT_MAXCONNECTS");
 	rs->cfg = cfg;
 	rs->feed = feed;
 	rs->memory = memory;
 	rs->caller_memory = caller;
 	rs->call_memory = AllocSetContextCreate(memory, "imcheck call", ALLOCSET_SMALL_SIZES);
+	rs->max_in_flight = cfg->max_concurrency > 0 ? cfg->max_concurrency : PACING_MAX_IN_FLIGHT;
 	rs->calls = palloc0(sizeof(imcheck_call *) * rs->max_in_flight);
 	rs->retries_cap = 32;
 	rs->retries = palloc(sizeof(pending_retry) * rs->retries_cap);
-
-	imcheck_stats_check_started(cfg->api->id, 0);
 	PG_TRY();
 	{
+		failover_statement_starts(cfg);
+		/* the cache holds the connections the calls in flight opened, no more */
+		multi_set_option(curl_multi_setopt(multi_handle(), CURLMOPT_MAXCONNECTS,
+										   (long) (rs->max_in_flight + SPARE_CONNECTIONS)),
+						 "CURLMOPT_MAXCONNECTS");
+		imcheck_stats_check_started(cfg->api->id, 0);
 		for (;;)
 		{
 			int64		now;

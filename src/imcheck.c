@@ -201,9 +201,9 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	imcheck_config cfg;
 	instr_time	started;
 
-	imcheck_resolve_config(&cfg, api);
-
 	job->status = palloc0(sizeof(uint8) * job->n);
+	/* the engine zeroes the UserSig's copies: only a lack of memory fails before */
+	imcheck_resolve_config(&cfg, api);
 
 	INSTR_TIME_SET_CURRENT(started);
 	PG_TRY();

@@ -581,6 +581,7 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		if (w->locked)
 			table_run_unlock(w->names.target);
 		free_statements(w);
+		imcheck_forget_usersig(&w->cfg);	/* if the engine did not run */
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
