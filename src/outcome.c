@@ -447,29 +447,29 @@ transfer_failure(imcheck_call *call, CURLcode rc, const imcheck_config *cfg)
 		case CURLE_COULDNT_RESOLVE_HOST:
 		case CURLE_COULDNT_CONNECT:
 			out = outcome_no_answer(IMCHECK_CODE_CONNECT_FAILED, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
+									transport_text(call, rc, cfg));
 			out.unreachable = true;
 			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			out = outcome_no_answer(IMCHECK_CODE_TIMEOUT, RETRY_TIMEOUT,
-										  psprintf("no answer within %d ms", cfg->timeout_ms));
+									psprintf("no answer within %d ms", cfg->timeout_ms));
 			break;
 		case CURLE_GOT_NOTHING:
 			out = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-										  pstrdup("the server closed the connection without answering"));
+									pstrdup("the server closed the connection without answering"));
 			break;
 		case CURLE_SEND_ERROR:
 		case CURLE_RECV_ERROR:
 		case CURLE_PARTIAL_FILE:
 			out = outcome_no_answer(IMCHECK_CODE_CONNECTION_BROKEN, RETRY_CONNECTION,
-										  transport_text(call, rc, cfg));
+									transport_text(call, rc, cfg));
 			break;
 		case CURLE_WEIRD_SERVER_REPLY:
 		case CURLE_BAD_CONTENT_ENCODING:
 		case CURLE_HTTP2:
 		case CURLE_HTTP2_STREAM:
 			out = outcome_no_answer(IMCHECK_CODE_TRANSPORT, RETRY_BAD_RESPONSE,
-										  transport_text(call, rc, cfg));
+									transport_text(call, rc, cfg));
 			break;
 		case CURLE_UNSUPPORTED_PROTOCOL:
 		case CURLE_URL_MALFORMAT:
