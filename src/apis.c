@@ -120,12 +120,15 @@ detail_jsonb(imcheck_job *job, const imcheck_config *cfg, const char *raw, size_
 	{
 		k = cache->next;
 		cache->next = (k + 1) % RECENT_DETAILS;
+		pfree(cache->slot[k].raw);	/* (its jsonb stays: rows use it) */
 	}
 	cache->slot[k].raw = pnstrdup(raw, len);
 	cache->slot[k].len = len;
 	/* (text not valid in the database encoding becomes a stand-in, not JSON) */
 	text = imcheck_server_text(cfg, raw, len);
 	cache->slot[k].jsonb = text ? imcheck_jsonb_or_0(text) : (Datum) 0;
+	if (text)
+		pfree(text);
 	return cache->slot[k].jsonb;
 }
 

@@ -267,15 +267,46 @@ imcheck_forget_usersig(imcheck_config *cfg)
 	forget_copy(&cfg->url_query);
 }
 
+/* Sets cfg's copies of the UserSig; on an ERROR, none is left unzeroed. */
 static void
 build_url_query(imcheck_config *cfg, const char *usersig)
 {
 	imcheck_forget_usersig(cfg);
-	cfg->usersig = pstrdup(usersig);
-	cfg->usersig_escaped = escaped(usersig);
-	cfg->url_query = psprintf("?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
-							  imcheck_sdkappid_setting,
-							  escaped(imcheck_identifier_setting), cfg->usersig_escaped);
+	PG_TRY();
+	{
+		cfg->usersig = pstrdup(usersig);
+		cfg->usersig_escaped = escaped(usersig);
+		cfg->url_query = psprintf("?sdkappid=%s&identifier=%s&usersig=%s&contenttype=json&random=",
+								  imcheck_sdkappid_setting,
+								  escaped(imcheck_identifier_setting), cfg->usersig_escaped);
+	}
+	PG_CATCH();
+	{
+		imcheck_forget_usersig(cfg);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/* The UserSig generated from key, which is zeroed and freed whatever happens. */
+static const char *
+usersig_of_key(char *key, uint64_t sdkappid, bool force_renew)
+{
+	const char *volatile usersig = NULL;
+
+	PG_TRY();
+	{
+		usersig = generated_usersig(key, sdkappid, force_renew);
+	}
+	PG_CATCH();
+	{
+		explicit_bzero(key, strlen(key));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	explicit_bzero(key, strlen(key));
+	pfree(key);
+	return usersig;
 }
 
 void
@@ -287,14 +318,12 @@ imcheck_resolve_credentials(imcheck_config *cfg)
 
 	if (key != NULL)
 	{
-		usersig = generated_usersig(key, sdkappid, false);
+		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
+		usersig = usersig_of_key(key, sdkappid, false);
 		cfg->usersig_from_key = true;
 		cfg->credential_source = imcheck_secret_key_setting && *imcheck_secret_key_setting
 			? "\"imcheck.secret_key\""
 			: psprintf("\"imcheck.secret_key_file\" (file \"%s\")", imcheck_secret_key_file_setting);
-		cfg->fingerprint = hash_bytes((const unsigned char *) key, (int) strlen(key));
-		explicit_bzero(key, strlen(key));
-		pfree(key);
 	}
 	else if (imcheck_usersig_setting != NULL && *imcheck_usersig_setting != '\0')
 	{
@@ -322,9 +351,7 @@ imcheck_renew_usersig(imcheck_config *cfg)
 	key = configured_secret_key();
 	if (key == NULL)
 		return false;
-	build_url_query(cfg, generated_usersig(key, cfg->sdkappid, true));
-	explicit_bzero(key, strlen(key));
-	pfree(key);
+	build_url_query(cfg, usersig_of_key(key, cfg->sdkappid, true));
 	return true;
 }
 

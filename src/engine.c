@@ -118,10 +118,10 @@ static bool
 renew_usersig(run_state *rs)
 {
 	/* the config is the caller's */
-	MemoryContext call_memory = MemoryContextSwitchTo(rs->caller_memory);
+	MemoryContext previous = MemoryContextSwitchTo(rs->caller_memory);
 	bool		renewed = imcheck_renew_usersig(rs->cfg);
 
-	MemoryContextSwitchTo(call_memory);
+	MemoryContextSwitchTo(previous);
 	if (renewed)
 	{
 		rs->usersig_generation++;

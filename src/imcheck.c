@@ -202,7 +202,6 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	instr_time	started;
 
 	job->status = palloc0(sizeof(uint8) * job->n);
-	/* the engine zeroes the UserSig's copies: only a lack of memory fails before */
 	imcheck_resolve_config(&cfg, api);
 
 	INSTR_TIME_SET_CURRENT(started);
@@ -212,6 +211,7 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	}
 	PG_CATCH();
 	{
+		imcheck_forget_usersig(&cfg);	/* if the engine did not start */
 		/* it spent API calls too: say so (a FATAL exit is logged by stats.c) */
 		imcheck_log_check(api->id, nitems, job, geterrcode(), ms_since(started));
 		PG_RE_THROW();

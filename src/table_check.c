@@ -538,10 +538,11 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		SPI_commit();
 		MemoryContextSwitchTo(memory);
 	}
-	imcheck_resolve_config(&w->cfg, &imcheck_api_account_check);
-	w->slice_ids = (uint32) w->cfg.batch_size * SLICE_BATCHES;
 	get_typlenbyval(w->names.id_type, &w->key_typlen, &w->key_byval);
 	imcheck_status_texts(w->status_texts);
+	/* from here on, the PG_CATCH zeroes the UserSig's copies */
+	imcheck_resolve_config(&w->cfg, &imcheck_api_account_check);
+	w->slice_ids = (uint32) w->cfg.batch_size * SLICE_BATCHES;
 
 	INSTR_TIME_SET_CURRENT(started);
 	PG_TRY();
@@ -570,6 +571,7 @@ im_account_check_table(PG_FUNCTION_ARGS)
 	{
 		ErrorData  *edata;
 
+		imcheck_forget_usersig(&w->cfg);	/* if the engine did not run */
 		MemoryContextSwitchTo(memory);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -581,7 +583,6 @@ im_account_check_table(PG_FUNCTION_ARGS)
 		if (w->locked)
 			table_run_unlock(w->names.target);
 		free_statements(w);
-		imcheck_forget_usersig(&w->cfg);	/* if the engine did not run */
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
