@@ -1,5 +1,5 @@
 /*
- * apis.c - the APIs the engine carries, each an imcheck_api (imcheck.h):
+ * apis.c - the APIs the engine carries, each an imcheck_api (imcheck_int.h):
  * account_check, multiaccount_import and query_online_status.  The engine
  * and a call's transfer know nothing of any API's request or answer; each
  * descriptor names its path, its batch limit, its request builder and
@@ -10,7 +10,7 @@
 
 #include "utils/fmgrprotos.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* account_check: whether accounts are imported. */
 
@@ -145,12 +145,11 @@ const imcheck_api imcheck_api_online_status = {
 /* The text of an account the service listed in FailAccounts. */
 #define NOT_IMPORTED_INFO "the service did not import this account and gave no reason"
 
-call_outcome
+const char *
 imcheck_store_answer(const imcheck_config *cfg, const imcheck_call *call,
 					 const protocol_response *resp)
 {
 	imcheck_job *job = call->job;
-	call_outcome out = {.verdict = VERDICT_DONE};
 	/* one text for the call's accounts that multiaccount_import refused */
 	char	   *not_imported = NULL;
 
@@ -171,17 +170,15 @@ imcheck_store_answer(const imcheck_config *cfg, const imcheck_call *call,
 		if (item->detail != NULL)
 		{
 			detail = detail_jsonb(job, cfg, item->detail, item->detail_len);
-			/* the call's items stored so far are overwritten by its retry */
 			if (detail == 0)
-				return outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
-										 pstrdup("a Detail is not valid jsonb in this database"));
+				return "a Detail is not valid jsonb in this database";
 		}
 		job_set_code(job, d, code);
 		job->status[d] = (uint8) (item->result_code == 0 ? item->status : PROTOCOL_STATUS_NONE);
 		job_set_info(job, d, info);
 		job_set_detail(job, d, detail);
 	}
-	return out;
+	return NULL;
 }
 
 const imcheck_api *const imcheck_apis[IMCHECK_APIS] = {

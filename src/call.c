@@ -12,7 +12,7 @@
 
 #include "common/pg_prng.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* Header fields of every call; made once per backend. */
 static struct curl_slist *request_headers = NULL;

@@ -21,7 +21,7 @@
 #include "mb/pg_wchar.h"
 #include "storage/fd.h"
 
-#include "imcheck.h"
+#include "imcheck_int.h"
 #include "usersig.h"
 
 
@@ -355,7 +355,7 @@ imcheck_renew_usersig(imcheck_config *cfg)
 	return true;
 }
 
-/* Text from the network, made safe to show (see imcheck.h). */
+/* Text from the network, made safe to show (see imcheck_int.h). */
 
 /* Replaces every occurrence of secret (if not empty) in buf. */
 static void

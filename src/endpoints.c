@@ -21,7 +21,7 @@
 
 #include "lib/stringinfo.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* The API's domains in each region, primary first (doc/api.md). */
 static const struct

@@ -24,7 +24,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* idle connections kept beyond the calls in flight */
 #define SPARE_CONNECTIONS 4

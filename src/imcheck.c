@@ -23,7 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 IMCHECK_SQL_FUNCTION(im_account_check);
 IMCHECK_SQL_FUNCTION(im_account_import);

@@ -10,7 +10,7 @@
 #include "common/hashfn.h"
 #include "fmgr.h"
 
-#include "imcheck.h"
+#include "imcheck_int.h"
 
 /* the most bytes of a Nick or FaceUrl imcheck sends */
 #define MAX_SENT_TEXT_BYTES 4096

@@ -36,7 +36,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* What is known of one socket, kept at its descriptor's index. */
 typedef struct socket_entry

@@ -7,15 +7,7 @@
  */
 #include "postgres.h"
 
-#include "engine.h"
-
-void
-imcheck_out_of_memory(void)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_OUT_OF_MEMORY),
-			 errmsg("out of memory")));
-}
+#include "engine_int.h"
 
 const char *const imcheck_retry_reason_names[IMCHECK_RETRY_REASONS] = {
 	"api_transient",
@@ -527,9 +519,12 @@ answer_outcome(const imcheck_config *cfg, imcheck_call *call)
 			case PROTOCOL_OK:
 				{
 					MemoryContext caller = MemoryContextSwitchTo(call->job->mcxt);
+					const char *problem = imcheck_store_answer(cfg, call, &resp);
 
-					out = imcheck_store_answer(cfg, call, &resp);
 					MemoryContextSwitchTo(caller);
+					out = problem == NULL ? (call_outcome) {.verdict = VERDICT_DONE}
+						: outcome_no_answer(IMCHECK_CODE_MALFORMED, RETRY_BAD_RESPONSE,
+											pstrdup(problem));
 					break;
 				}
 			case PROTOCOL_FAIL:

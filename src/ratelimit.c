@@ -34,7 +34,7 @@
 #include "utils/memutils.h"
 #include "storage/lwlock.h"
 
-#include "engine.h"
+#include "engine_int.h"
 
 /* the gap kept between two call starts, when the rate allows it */
 #define MAX_START_GAP_US 2000

@@ -21,7 +21,7 @@
 #include "tcop/utility.h"
 #include "utils/guc.h"
 
-#include "engine.h"
+#include "engine_int.h"
 #include "usersig.h"
 
 char	   *imcheck_sdkappid_setting = NULL;

@@ -21,7 +21,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "imcheck.h"
+#include "imcheck_int.h"
 
 /* distinct failure codes remembered; later ones are counted as "other" */
 #define FAILURE_CODES 32

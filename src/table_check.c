@@ -2,7 +2,7 @@
  * table_check.c - CALL im_account_check_table(source, id_column, target,
  * max_age, chunk_size): every distinct UserID of a table or view column
  * checked with account_check and upserted into a status table, a
- * transaction per chunk (see table_check.h).
+ * transaction per chunk (see table_int.h).
  *
  * One call's life here: the walk reads a chunk of chunk_size distinct IDs
  * in key order (a query of its own: keyset, no cursor across COMMITs) and
@@ -34,8 +34,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "engine.h"
-#include "table_check.h"
+#include "engine_int.h"
+#include "table_int.h"
 
 IMCHECK_SQL_FUNCTION(im_account_check_table);
 
@@ -170,7 +170,7 @@ add_id(table_chunk *c, uint32 *data_len, uint32 *data_cap, const text *id)
 	Size		len = VARSIZE_ANY_EXHDR(id);
 	Size		size = INTALIGN(VARHDRSZ + len);
 
-	/* the engine finds an ID by a 32-bit offset (imcheck.h) */
+	/* the engine finds an ID by a 32-bit offset (imcheck_int.h) */
 	if ((uint64) *data_len + size > PG_UINT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

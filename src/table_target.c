@@ -1,6 +1,6 @@
 /*
  * table_target.c - what im_account_check_table() is given, resolved and
- * checked before any call, and the runs it keeps (see table_check.h).
+ * checked before any call, and the runs it keeps (see table_int.h).
  *
  * Names reach dynamic SQL only as the catalog's names, quoted
  * (quote_identifier), and every function and operator the statements use
@@ -34,7 +34,7 @@
 #include "utils/typcache.h"
 #include "utils/varlena.h"
 
-#include "table_check.h"
+#include "table_int.h"
 
 /* classid of the run locks' advisory tag ("imch"); objid is the target's OID */
 #define RUN_LOCK_KEY 0x696d6368

@@ -1,14 +1,14 @@
 /*
- * imcheck.h - what the extension's files share: the configuration of a
+ * imcheck_int.h - what the extension's files share: the configuration of a
  * statement, the APIs, what a call's end means, the job, and the functions
  * each file offers (by file, as postgres_fdw.h does).  The engine's own
  * parts (the transfer, libcurl's multi handle, the rate log) are in
- * engine.h; the plain-C wire formats in protocol.h.
+ * engine_int.h; the plain-C wire formats in protocol.h.
  *
  * doc/architecture.md walks one call through these files.
  */
-#ifndef IMCHECK_H
-#define IMCHECK_H
+#ifndef IMCHECK_INT_H
+#define IMCHECK_INT_H
 
 #include "fmgr.h"
 #include "utils/array.h"
@@ -155,7 +155,14 @@ extern call_outcome outcome_no_answer(int32 code, imcheck_retry_reason reason,
 									  char *info);
 
 /* Raises "out of memory" (53200) for an allocation outside palloc's. */
-pg_noreturn extern void imcheck_out_of_memory(void);
+pg_noreturn static inline void
+imcheck_out_of_memory(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OUT_OF_MEMORY),
+			 errmsg("out of memory")));
+	pg_unreachable();
+}
 
 /* Raises the error of a VERDICT_FATAL outcome. */
 pg_noreturn extern void outcome_raise_fatal(const call_outcome *out, const imcheck_config *cfg);
@@ -338,12 +345,13 @@ extern const imcheck_api *const imcheck_apis[IMCHECK_APIS];
 
 /*
  * Stores the items of an answer to call parsed as PROTOCOL_OK in its job,
- * in the current memory context (the job's); returns VERDICT_DONE, or the
- * outcome of an answer that is still unusable.
+ * in the current memory context (the job's); returns NULL, or what makes
+ * the answer unusable after all (the call's items stored so far are
+ * overwritten by its retry).
  */
-extern call_outcome imcheck_store_answer(const imcheck_config *cfg,
-										 const struct imcheck_call *call,
-										 const protocol_response *resp);
+extern const char *imcheck_store_answer(const imcheck_config *cfg,
+										const struct imcheck_call *call,
+										const protocol_response *resp);
 
 /* ---- credentials (credentials.c) ---- */
 
@@ -447,4 +455,4 @@ extern void imcheck_stats_rate_wait(int64 us);
 extern void imcheck_log_check(imcheck_api_id api, int nitems, const imcheck_job *job,
 							  int error, double ms);
 
-#endif							/* IMCHECK_H */
+#endif							/* IMCHECK_INT_H */

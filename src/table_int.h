@@ -1,13 +1,13 @@
 /*
- * table_check.h - CALL im_account_check_table(): every UserID of a table
+ * table_int.h - CALL im_account_check_table(): every UserID of a table
  * column checked into a status table, a transaction per chunk.
  *
  * table_check.c walks the source and feeds the engine; table_target.c
  * resolves what the procedure is given (names, the target's shape, the
  * caller's privileges) and keeps the runs (imcheck_table_run, its lock).
  */
-#ifndef IMCHECK_TABLE_CHECK_H
-#define IMCHECK_TABLE_CHECK_H
+#ifndef IMCHECK_TABLE_INT_H
+#define IMCHECK_TABLE_INT_H
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -80,4 +80,4 @@ extern void table_run_end(const table_names *names, const table_run *run,
 /* Releases the run lock of the target, if this session holds it. */
 extern void table_run_unlock(Oid target);
 
-#endif							/* IMCHECK_TABLE_CHECK_H */
+#endif							/* IMCHECK_TABLE_INT_H */

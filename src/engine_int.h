@@ -1,17 +1,17 @@
 /*
- * engine.h - the engine and its parts: the loop of one statement
+ * engine_int.h - the engine and its parts: the loop of one statement
  * (engine.c), one call's transfer (call.c), what a finished transfer means
  * (outcome.c), the backend's libcurl multi handle and waiting through
  * PostgreSQL (multi.c), and how fast calls go (ratelimit.c).
  */
-#ifndef IMCHECK_ENGINE_H
-#define IMCHECK_ENGINE_H
+#ifndef IMCHECK_ENGINE_INT_H
+#define IMCHECK_ENGINE_INT_H
 
 #include <curl/curl.h>
 
 #include "storage/lwlock.h"
 
-#include "imcheck.h"
+#include "imcheck_int.h"
 
 /* ---- the engine (engine.c) ---- */
 
@@ -224,4 +224,4 @@ extern void pacing_forget_round_trip(void);
 extern int64 pacing_backoff_us(const imcheck_config *cfg, const call_outcome *out,
 							   int attempt);
 
-#endif							/* IMCHECK_ENGINE_H */
+#endif							/* IMCHECK_ENGINE_INT_H */
