@@ -454,6 +454,7 @@ char *
 imcheck_server_text(const imcheck_config *cfg, const char *s, size_t len)
 {
 	char	   *copy;
+	char	   *redacted;
 	char	   *safe;
 
 	if (len == 0)
@@ -462,7 +463,10 @@ imcheck_server_text(const imcheck_config *cfg, const char *s, size_t len)
 	if (!pg_verify_mbstr(GetDatabaseEncoding(), s, (int) len, true))
 		return pstrdup("(text from the API is not valid in the database encoding)");
 	copy = pnstrdup(s, len);
-	safe = redact(cfg, copy);
+	redacted = redact(cfg, copy);
+	/* stored per ID: its own size, not the StringInfo's kilobyte */
+	safe = pstrdup(redacted);
+	pfree(redacted);
 	pfree(copy);
 	return safe;
 }
