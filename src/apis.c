@@ -8,8 +8,6 @@
  */
 #include "postgres.h"
 
-#include "utils/fmgrprotos.h"
-
 #include "engine_int.h"
 
 /* account_check: whether accounts are imported. */

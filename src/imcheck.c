@@ -180,8 +180,8 @@ im_account_check_support(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(NULL);
 }
 
-static double
-ms_since(instr_time started)
+double
+imcheck_ms_since(instr_time started)
 {
 	instr_time	now;
 
@@ -213,11 +213,11 @@ run_statement(const imcheck_api *api, int nitems, imcheck_job *job)
 	{
 		imcheck_forget_usersig(&cfg);	/* if the engine did not start */
 		/* it spent API calls too: say so (a FATAL exit is logged by stats.c) */
-		imcheck_log_check(api->id, nitems, job, geterrcode(), ms_since(started));
+		imcheck_log_check(api->id, nitems, job, geterrcode(), imcheck_ms_since(started));
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	imcheck_log_check(api->id, nitems, job, 0, ms_since(started));
+	imcheck_log_check(api->id, nitems, job, 0, imcheck_ms_since(started));
 }
 
 /*

@@ -11,6 +11,7 @@
 #define IMCHECK_INT_H
 
 #include "fmgr.h"
+#include "portability/instr_time.h"
 #include "utils/array.h"
 
 #include "compat.h"
@@ -311,6 +312,9 @@ input_next_distinct(element_walk *walk, int element)
 /* The text of each protocol_account_status, as the functions return it (NONE: 0). */
 #define IMCHECK_STATUS_VALUES (PROTOCOL_STATUS_OFFLINE + 1)
 extern void imcheck_status_texts(Datum *texts);
+
+/* Milliseconds since started, for the log lines. */
+extern double imcheck_ms_since(instr_time started);
 
 /* ---- the APIs (apis.c) ---- */
 

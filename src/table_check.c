@@ -414,10 +414,6 @@ count_null_ids(table_walk *w)
 static void
 log_run(const table_walk *w, int error, instr_time started)
 {
-	instr_time	elapsed;
-
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, started);
 	ereport(imcheck_log_level,
 			(errmsg("imcheck check of table %s into %s %s%s (run %lld; stored: %lld, of which with an error code: %lld; skipped: %lld; calls: %lld, retries: %lld) after %.0f ms",
 					w->names.source_name, w->names.target_name,
@@ -426,7 +422,7 @@ log_run(const table_walk *w, int error, instr_time started)
 					(long long) w->run.run_id, (long long) w->run.ids_done,
 					(long long) w->run.ids_failed, (long long) w->run.ids_skipped,
 					(long long) w->run.calls, (long long) w->run.retries,
-					INSTR_TIME_GET_MILLISEC(elapsed)),
+					imcheck_ms_since(started)),
 			 errhidestmt(true)));
 }
 
